@@ -1,0 +1,37 @@
+"""Backends by name. Each engine is one module, loaded only when asked for."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import BackendError, did_you_mean
+from .base import Backend, Support
+
+#: backend name -> (module, class, pip extra that installs its engine)
+REGISTRY: dict[str, tuple[str, str, str | None]] = {
+    "duckdb": ("streambt.backends.duckdb", "DuckDBBackend", None),
+}
+
+
+def get_backend(name: str) -> Backend:
+    """Instantiate the backend called ``name``.
+
+    Examples
+    --------
+    >>> get_backend("duckdb").name
+    'duckdb'
+    """
+    if not isinstance(name, str) or name not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise BackendError(f"Unknown backend {name!r}.{did_you_mean(str(name), REGISTRY)} Known backends: {known}")
+    module_name, cls_name, extra = REGISTRY[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f'pip install "streambt[{extra}]"' if extra else "reinstall streambt"
+        raise BackendError(f"backend {name!r} needs packages that are not installed ({exc.name}); run {hint}") from exc
+    backend: Backend = getattr(module, cls_name)()
+    return backend
+
+
+__all__ = ["REGISTRY", "Backend", "Support", "get_backend"]

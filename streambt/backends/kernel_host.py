@@ -1,0 +1,190 @@
+"""Hosts kernels over Arrow bars, one key at a time, keeping state between feeds.
+
+A batch Scan stage is one :meth:`KernelRunner.feed` of the whole table; the
+embedded stream mode feeds the same runner micro-batch by micro-batch. Both
+paths run the same code, which is what makes them agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..graph import Graph, Node
+from ..io.feeds import TS_TYPE
+from ..kernels import KERNELS, Kernel, SimulationKernel, State
+from ..ops.base import OpKind
+from .. import sim  # noqa: F401  (registers the simulation kernels)
+from .event_tables import EVENT_SCHEMAS, decode_event_columns
+
+EQUITY_SCHEMA = pa.schema(
+    [
+        ("strategy", pa.string()),
+        ("symbol", pa.string()),
+        ("ts", TS_TYPE),
+        ("cash", pa.float64()),
+        ("position", pa.float64()),
+        ("equity", pa.float64()),
+    ]
+)
+
+
+def kernel_for(node: Node) -> Kernel:
+    """The kernel of ``node``, bound to its parameters."""
+    params: dict[str, Any] = dict(node.param_dict)
+    if node.kind is OpKind.SIMULATION:
+        alloc = params.pop("allocation")
+        params.pop("name")
+        params.update(alloc)
+    cls = KERNELS[node.op.op_name()]
+    return cls(**params)
+
+
+def as_float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A column as float64 numpy, nulls as NaN."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def key_slices(symbols: np.ndarray) -> list[tuple[str, int, int]]:
+    """(symbol, start, stop) runs of a table ordered by symbol."""
+    if symbols.size == 0:
+        return []
+    change = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
+    starts = np.r_[0, change]
+    stops = np.r_[change, symbols.size]
+    return [(str(symbols[s]), int(s), int(e)) for s, e in zip(starts, stops, strict=True)]
+
+
+@dataclass
+class SimOutput:
+    """Per-bar equity rows and event tables produced by simulations."""
+
+    equity: list[pa.Table] = field(default_factory=list)
+    events: dict[str, list[pa.Table]] = field(default_factory=dict)
+
+    def add_events(self, strategy: str, symbol: str, events: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        for name, cols in events.items():
+            n = len(next(iter(cols.values()))) if cols else 0
+            if n == 0:
+                continue
+            decoded = decode_event_columns(name, cols)
+            head = {"strategy": pa.array([strategy] * n), "symbol": pa.array([symbol] * n)}
+            table = pa.table({**head, **decoded}, schema=EVENT_SCHEMAS[name])
+            self.events.setdefault(name, []).append(table)
+
+    def tables(self) -> dict[str, pa.Table]:
+        """Concatenated tables, ordered deterministically."""
+        out: dict[str, pa.Table] = {}
+        eq = pa.concat_tables(self.equity) if self.equity else EQUITY_SCHEMA.empty_table()
+        out["equity"] = eq.sort_by([("strategy", "ascending"), ("symbol", "ascending"), ("ts", "ascending")])
+        for name, schema in EVENT_SCHEMAS.items():
+            parts = self.events.get(name, [])
+            table = pa.concat_tables(parts) if parts else schema.empty_table()
+            sort_keys = [("strategy", "ascending"), ("symbol", "ascending"), (schema.names[2], "ascending")]
+            out[name] = table.sort_by(sort_keys)
+        return out
+
+
+class KernelRunner:
+    """Runs indicator kernels and simulations over bars, keeping per-(node, key) state."""
+
+    def __init__(self, graph: Graph, nodes: Iterable[Node], universes: Mapping[str, frozenset[str]]) -> None:
+        self.graph = graph
+        self.nodes = [n for n in nodes if n.kind is not OpKind.SIMULATION]
+        self.sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
+        self.kernels = {n.id: kernel_for(n) for n in [*self.nodes, *self.sims]}
+        self.universes = universes
+        self.states: dict[tuple[str, str], State] = {}
+        self.sim_output = SimOutput()
+
+    def _state(self, node_id: str, symbol: str) -> State:
+        key = (node_id, symbol)
+        if key not in self.states:
+            self.states[key] = self.kernels[node_id].init()
+        return self.states[key]
+
+    def feed(self, bars: pa.Table) -> pa.Table:
+        """Consume ``bars`` (ordered by symbol, ts); return them with the indicator columns added."""
+        symbols = bars.column("symbol").to_numpy(zero_copy_only=False)
+        slices = key_slices(symbols)
+        arrays: dict[str, np.ndarray] = {}
+
+        def column(name: str) -> np.ndarray:
+            if name not in arrays:
+                arrays[name] = as_float(bars.column(name))
+            return arrays[name]
+
+        for node in self.nodes:
+            kernel = self.kernels[node.id]
+            outs = {o: np.full(bars.num_rows, np.nan) for o in node.op.outputs}
+            inputs = {role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs}
+            for sym, s, e in slices:
+                state, result = kernel.step(self._state(node.id, sym), {r: v[s:e] for r, v in inputs.items()})
+                self.states[(node.id, sym)] = state
+                for o in node.op.outputs:
+                    outs[o][s:e] = result[o]
+            for o, values in outs.items():
+                name = node.column(o)
+                arrays[name] = values
+                bars = bars.append_column(name, pa.array(values, pa.float64(), from_pandas=True))
+        if self.sims:
+            self._simulate(bars, slices, column)
+        return bars
+
+    def _simulate(self, bars: pa.Table, slices: list[tuple[str, int, int]], column: Any) -> None:
+        ts_all = bars.column("ts").cast(pa.int64()).to_numpy()
+        ts_col = bars.column("ts")
+        for node in self.sims:
+            kernel = self.kernels[node.id]
+            assert isinstance(kernel, SimulationKernel)
+            name = node.param_dict["name"]
+            inputs = {role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs}
+            data_id = next(k.node_id for role, k in node.inputs if role in node.op.data_fields)
+            universe = self.universes[data_id]
+            for sym, s, e in slices:
+                if sym not in universe:
+                    continue
+                cols = {"ts": ts_all[s:e], **{r: v[s:e] for r, v in inputs.items()}}
+                state, rows, events = kernel.step_events(self._state(node.id, sym), cols)
+                self.states[(node.id, sym)] = state
+                self.sim_output.equity.append(
+                    pa.table(
+                        {
+                            "strategy": pa.array([name] * (e - s), pa.string()),
+                            "symbol": pa.array([sym] * (e - s), pa.string()),
+                            "ts": ts_col.slice(s, e - s),
+                            "cash": rows["cash"],
+                            "position": rows["position"],
+                            "equity": rows["equity"],
+                        },
+                        schema=EQUITY_SCHEMA,
+                    )
+                )
+                self.sim_output.add_events(name, sym, events)
+
+    def finish(self) -> SimOutput:
+        """End of input: let simulations emit what is still pending."""
+        for node in self.sims:
+            kernel = self.kernels[node.id]
+            assert isinstance(kernel, SimulationKernel)
+            for (node_id, sym), state in sorted(self.states.items()):
+                if node_id == node.id:
+                    self.sim_output.add_events(node.param_dict["name"], sym, kernel.finish(state))
+        return self.sim_output
+
+
+def time_ordered_chunks(bars: pa.Table, rows: int) -> Iterable[pa.Table]:
+    """Replay ``bars`` as a stream: micro-batches of ``rows`` rows in event-time order across keys,
+    each ordered by (symbol, ts) for the runner."""
+    order = pc.sort_indices(bars, sort_keys=[("ts", "ascending"), ("symbol", "ascending")])
+    stream = bars.take(order)
+    for start in range(0, stream.num_rows, rows):
+        chunk = stream.slice(start, rows)
+        yield chunk.sort_by([("symbol", "ascending"), ("ts", "ascending")])

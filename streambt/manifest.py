@@ -1,0 +1,193 @@
+"""A TOML manifest describing a whole run: data, indicators, strategies, broker.
+
+Example (``examples/sma_cross.toml``)::
+
+    [run]
+    backend = "duckdb"
+    mode = "batch"
+
+    [broker]
+    cash = 10000
+    commission = 0.001
+
+    [[data]]
+    id = "prices"
+    kind = "synthetic"          # or "csv" / "parquet" with path = "..."
+    symbol = "DEMO"
+    bars = 2500
+
+    [indicators]
+    fast  = { op = "sma", input = "prices.close", window = 10 }
+    slow  = { op = "sma", input = "prices.close", window = 30 }
+    pulse = { op = "cross", inputs = ["fast", "slow"] }
+
+    [[strategies]]
+    name = "sma_cross"
+    signal = "pulse"
+    allocation = { kind = "all_in", long_only = true }
+
+References: ``prices.close`` is a field of a data entry, ``fast`` an indicator,
+``macd.signal`` one output of a multi-output indicator. Relative paths are
+relative to the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import alloc as alloc_ns
+from . import ind, sig
+from .cerebro import Cerebro
+from .errors import ManifestError, StreambtError, did_you_mean
+from .graph import Ref
+from .io import feeds
+from .ops.base import Op
+
+OPS: dict[str, type[Op]] = {
+    name: getattr(module, name) for module in (ind, sig) for name in module.__all__
+}
+ALLOCATIONS = {"all_in": alloc_ns.all_in, "fixed": alloc_ns.fixed, "target_percent": alloc_ns.target_percent}
+DATA_KINDS = ("csv", "parquet", "synthetic")
+
+
+@dataclass
+class Manifest:
+    """A loaded manifest: the built Cerebro and the run settings."""
+
+    path: Path
+    cerebro: Cerebro
+    backend: str
+    mode: str
+    refs: dict[str, Ref]
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read a TOML manifest and build its :class:`Cerebro`.
+
+    Examples
+    --------
+    >>> m = load_manifest("examples/sma_cross.toml")   # doctest: +SKIP
+    >>> res = m.cerebro.run(m.backend, m.mode)           # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ManifestError(f"manifest {p} does not exist; pass the path of a .toml file")
+    try:
+        doc = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{p}: not valid TOML ({exc})") from exc
+    builder = _Builder(p, doc)
+    try:
+        return builder.build()
+    except ManifestError:
+        raise
+    except StreambtError as exc:
+        raise ManifestError(f"{p}: {exc}") from exc
+
+
+class _Builder:
+    def __init__(self, path: Path, doc: dict[str, Any]) -> None:
+        self.path = path
+        self.doc = doc
+        self.refs: dict[str, Ref] = {}
+        self.resolving: set[str] = set()
+
+    def fail(self, where: str, message: str) -> ManifestError:
+        return ManifestError(f"{self.path}: [{where}] {message}")
+
+    def build(self) -> Manifest:
+        known = {"run", "broker", "data", "indicators", "strategies"}
+        for key in self.doc:
+            if key not in known:
+                raise self.fail(key, f"unknown table.{did_you_mean(key, known)} Tables: {', '.join(sorted(known))}")
+        run = self.doc.get("run", {})
+        broker = self.doc.get("broker", {})
+        self.cb = Cerebro(
+            cash=broker.get("cash", 10_000.0),
+            commission=broker.get("commission", 0.0),
+            periods_per_year=broker.get("periods_per_year"),
+        )
+        data = self.doc.get("data")
+        if not data:
+            raise self.fail("data", "no data; add a [[data]] entry with id, kind and path (or kind = 'synthetic')")
+        for i, entry in enumerate(data):
+            self._data(i, entry)
+        self.indicators: dict[str, Any] = self.doc.get("indicators", {})
+        for name in self.indicators:
+            self._indicator(name)
+        strategies = self.doc.get("strategies", [])
+        for i, entry in enumerate(strategies):
+            self._strategy(i, entry)
+        return Manifest(self.path, self.cb, run.get("backend", "duckdb"), run.get("mode", "batch"), self.refs)
+
+    def _data(self, i: int, entry: dict[str, Any]) -> None:
+        where = f"data.{i}"
+        ident = entry.get("id")
+        if not isinstance(ident, str):
+            raise self.fail(where, "every data entry needs an id, e.g. id = 'prices'")
+        kind = entry.get("kind")
+        if kind not in DATA_KINDS:
+            raise self.fail(where, f"kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
+        symbol = entry.get("symbol")
+        if kind == "synthetic":
+            opts = {k: entry[k] for k in ("bars", "seed", "start", "interval", "price") if k in entry}
+            feed = feeds.synthetic(symbol or "SYN", **opts)
+        else:
+            if "path" not in entry:
+                raise self.fail(where, f"a {kind} entry needs path = '...'")
+            path = Path(entry["path"])
+            path = path if path.is_absolute() else self.path.parent / path
+            feed = feeds.from_csv(path, symbol) if kind == "csv" else feeds.from_parquet(path, symbol)
+        self.refs[ident] = self.cb.add_data(feed)
+
+    def _resolve(self, where: str, text: Any) -> Ref:
+        if not isinstance(text, str):
+            raise self.fail(where, f"a reference must be a string such as 'prices.close' or 'fast', got {text!r}")
+        head, _, field = text.partition(".")
+        if head not in self.refs and head in self.indicators:
+            self._indicator(head)
+        if head not in self.refs:
+            names = [*self.refs, *self.indicators]
+            raise self.fail(where, f"unknown reference {head!r}.{did_you_mean(head, names)} Known: {', '.join(names)}")
+        ref = self.refs[head]
+        return ref[field] if field else ref
+
+    def _indicator(self, name: str) -> None:
+        if name in self.refs:
+            return
+        where = f"indicators.{name}"
+        if name in self.resolving:
+            raise self.fail(where, "indicators refer to each other in a cycle")
+        self.resolving.add(name)
+        spec = dict(self.indicators[name])
+        op_name = spec.pop("op", None)
+        if op_name not in OPS:
+            raise self.fail(where, f"unknown op {op_name!r}.{did_you_mean(str(op_name), OPS)} Ops: {', '.join(sorted(OPS))}")
+        if "input" in spec and "inputs" in spec:
+            raise self.fail(where, "give either input = '...' or inputs = [...], not both")
+        raw = spec.pop("inputs", None) or [spec.pop("input", None)]
+        inputs = [self._resolve(where, r) for r in raw]
+        try:
+            self.refs[name] = self.cb.add_indicator(OPS[op_name], *inputs, **spec)
+        except StreambtError as exc:
+            raise self.fail(where, str(exc)) from exc
+        self.resolving.discard(name)
+
+    def _strategy(self, i: int, entry: dict[str, Any]) -> None:
+        where = f"strategies.{i}"
+        signal = self._resolve(where, entry.get("signal"))
+        spec = entry.get("allocation", "all_in")
+        if isinstance(spec, str):
+            spec = {"kind": spec}
+        spec = dict(spec)
+        kind = spec.pop("kind", None)
+        if kind not in ALLOCATIONS:
+            raise self.fail(where, f"allocation kind must be one of {', '.join(ALLOCATIONS)}, got {kind!r}")
+        try:
+            allocation = ALLOCATIONS[kind](**spec)
+        except TypeError as exc:
+            raise self.fail(where, f"bad allocation parameters for {kind}: {exc}") from exc
+        self.refs[entry.get("name", f"strategy_{i}")] = self.cb.add_strat(signal, allocation, name=entry.get("name"))

@@ -1,0 +1,93 @@
+"""The outcome of a run: Arrow tables, one accessor for indicator values, and export."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import StreambtError
+
+if TYPE_CHECKING:
+    from .compile.plan import Plan
+    from .graph import Ref
+
+
+@dataclass
+class Result:
+    """Tables of one run, all ``pyarrow.Table``.
+
+    - ``factors``: the bars with every indicator column, ordered by (symbol, ts)
+    - ``orders``, ``fills``, ``trades`` (closed round trips), ``equity`` (per
+      strategy, symbol and bar), ``metrics`` (one row per strategy and symbol)
+
+    Examples
+    --------
+    >>> res = cb.run()                       # doctest: +SKIP
+    >>> res.values(fast)[-3:]                # doctest: +SKIP
+    array([101.2, 101.5, 101.9])
+    >>> res.to_dir("runs/x")                 # doctest: +SKIP
+    """
+
+    factors: pa.Table
+    orders: pa.Table
+    fills: pa.Table
+    trades: pa.Table
+    equity: pa.Table
+    metrics: pa.Table
+    plan: Plan | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(set(self.factors.column("symbol").to_pylist()))
+
+    def values(self, ref: Ref | str, symbol: str | None = None) -> np.ndarray:
+        """An indicator's values (or a bar field's) as float64 numpy, in time order, NaN for nulls.
+
+        With several symbols in the run, ``symbol`` picks one.
+        """
+        name = ref if isinstance(ref, str) else ref.column
+        if name not in self.factors.column_names:
+            raise StreambtError(f"no column {name!r} in this result; pass a ref returned by this Cerebro's add_indicator")
+        table = self.factors
+        syms = self.symbols
+        if symbol is None and len(syms) > 1:
+            raise StreambtError(f"this run has {len(syms)} symbols ({', '.join(syms[:5])}...); pass symbol=...")
+        if symbol is not None:
+            if symbol not in syms:
+                raise StreambtError(f"no symbol {symbol!r} in this result; it has {', '.join(syms)}")
+            table = table.filter(pc.equal(table.column("symbol"), symbol))
+        col = table.column(name)
+        return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    def to_dir(self, path: str | Path) -> Path:
+        """Write trades.csv, orders.csv, fills.csv, equity.parquet, factors.parquet, metrics.json."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        pacsv.write_csv(self.trades, out / "trades.csv")
+        pacsv.write_csv(self.orders, out / "orders.csv")
+        pacsv.write_csv(self.fills, out / "fills.csv")
+        pq.write_table(self.equity, out / "equity.parquet")
+        pq.write_table(self.factors, out / "factors.parquet")
+        (out / "metrics.json").write_text(json.dumps(_json_rows(self.metrics), indent=2, default=str) + "\n")
+        if self.plan is not None:
+            (out / "plan.txt").write_text(self.plan.explain() + "\n")
+        return out
+
+
+def _json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    rows = table.to_pylist()
+    for row in rows:
+        for k, v in row.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                row[k] = None
+    return rows
