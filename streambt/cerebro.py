@@ -219,6 +219,21 @@ class Cerebro:
         bars = pa.concat_tables(tables).sort_by([("symbol", "ascending"), ("ts", "ascending")])
         return bars, universes
 
+    def indicator_columns(self) -> list[str]:
+        """Every indicator output column, in the graph's deterministic topological order."""
+        return [
+            n.column(o)
+            for n in self.graph.nodes()
+            if n.kind not in (OpKind.SOURCE, OpKind.SIMULATION)
+            for o in n.op.outputs
+        ]
+
+    def canonical_factors(self, table: pa.Table) -> pa.Table:
+        """``table`` with bar columns first, then indicator columns in graph order (engine-independent)."""
+        indicators = self.indicator_columns()
+        bars = [c for c in table.column_names if c not in set(indicators)]
+        return table.select([*bars, *indicators])
+
     def column_names(self) -> dict[str, str]:
         """Node label -> column name, for every indicator column."""
         return {n.label: n.column(n.op.outputs[0]) for n in self.graph.nodes() if n.kind not in (OpKind.SOURCE, OpKind.SIMULATION)}

@@ -30,15 +30,15 @@ SHOWN = [
 
 
 def metrics_table(metrics: pa.Table, title: str) -> Table:
-    """A rich table of the headline metrics, one row per strategy and symbol."""
+    """A rich table of the headline metrics: one row per metric, one column per strategy and symbol."""
+    rows = metrics.to_pylist()
     table = Table(title=title)
-    table.add_column("strategy")
-    table.add_column("symbol")
-    for _, header, _ in SHOWN:
-        table.add_column(header, justify="right")
-    for row in metrics.to_pylist():
-        cells = [str(row["strategy"]), str(row["symbol"])]
-        for key, _, fmt in SHOWN:
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(f"{row['strategy']}\n{row['symbol']}", justify="right")
+    for key, header, fmt in SHOWN:
+        cells = [header]
+        for row in rows:
             value = row.get(key)
             cells.append("-" if value is None or value != value else fmt.format(value))
         table.add_row(*cells)
@@ -54,8 +54,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     elapsed = time.perf_counter() - started
     out = Path(args.out) if args.out else Path("runs") / Path(args.manifest).stem
     res.to_dir(out)
-    title = f"{Path(args.manifest).name} on {backend} ({mode}): {res.factors.num_rows:,} bars in {elapsed:.2f} s"
-    console.print(metrics_table(res.metrics, title))
+    console.print(f"{Path(args.manifest).name} on {backend} ({mode}): {res.factors.num_rows:,} bars in {elapsed:.2f} s")
+    console.print(metrics_table(res.metrics, "metrics"))
     console.print(f"results written to {out}/ (trades.csv, orders.csv, equity.parquet, factors.parquet, metrics.json)")
     return 0
 
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: Any = args.func(args, console)
     except StreambtError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Plain print: an error message must not be re-wrapped mid-path.
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return int(code)
 

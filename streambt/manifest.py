@@ -111,6 +111,8 @@ class _Builder:
             periods_per_year=broker.get("periods_per_year"),
         )
         data = self.doc.get("data")
+        if isinstance(data, dict):
+            raise self.fail("data", "data must be an array of tables: write [[data]] (two brackets) for each feed")
         if not data:
             raise self.fail("data", "no data; add a [[data]] entry with id, kind and path (or kind = 'synthetic')")
         for i, entry in enumerate(data):

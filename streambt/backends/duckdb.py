@@ -66,7 +66,7 @@ class DuckDBBackend(Backend):
         tables = sim.tables()
         metrics = self._metrics(con, plan, tables, cerebro)
         return Result(
-            factors=factors,
+            factors=cerebro.canonical_factors(factors),
             orders=tables["orders"],
             fills=tables["fills"],
             trades=tables["trades"],

@@ -55,7 +55,8 @@ class Feed(ABC):
     @property
     def name(self) -> str:
         d = self.describe()
-        return f"{d['kind']} feed {d.get('path') or d.get('symbol') or ''}".strip()
+        where = d.get("path") or d.get("symbol") or ",".join(d.get("symbols", []))
+        return f"{d['kind']} feed {where}".strip()
 
     def load(self) -> pa.Table:
         """Read, normalize to :data:`BAR_SCHEMA`, validate, and order by (symbol, ts)."""

@@ -45,20 +45,20 @@ def validate_bars(table: pa.Table, feed: str) -> None:
         i = _first(~np.isfinite(values))
         if i is not None:
             raise DataError(
-                f"{feed}: {_row(table, i)} has {field} = {values[i]!r} (NaN, null or infinite); "
+                f"{feed}: {_row(table, i)} has {field} = {float(values[i])!r} (NaN, null or infinite); "
                 "drop the row or fill it (e.g. df.ffill()) before loading"
             )
         i = _first(values <= 0)
         if i is not None:
             raise DataError(
-                f"{feed}: {_row(table, i)} has {field} = {values[i]!r}; prices must be positive. "
+                f"{feed}: {_row(table, i)} has {field} = {float(values[i])!r}; prices must be positive. "
                 "Fix or drop that row (negative prices usually mean a bad adjustment)"
             )
     o, h, lo, c = (prices[f] for f in PRICE_FIELDS)
     checks = [
-        (h < lo, "high < low", lambda i: f"high {h[i]!r} < low {lo[i]!r}"),
-        (h < np.maximum(o, c), "high below open or close", lambda i: f"high {h[i]!r} < max(open, close) {max(o[i], c[i])!r}"),
-        (lo > np.minimum(o, c), "low above open or close", lambda i: f"low {lo[i]!r} > min(open, close) {min(o[i], c[i])!r}"),
+        (h < lo, "high < low", lambda i: f"high {float(h[i])!r} < low {float(lo[i])!r}"),
+        (h < np.maximum(o, c), "high below open or close", lambda i: f"high {float(h[i])!r} < max(open, close) {float(max(o[i], c[i]))!r}"),
+        (lo > np.minimum(o, c), "low above open or close", lambda i: f"low {float(lo[i])!r} > min(open, close) {float(min(o[i], c[i]))!r}"),
     ]
     for mask, what, detail in checks:
         i = _first(mask)
@@ -67,7 +67,7 @@ def validate_bars(table: pa.Table, feed: str) -> None:
     vol = table.column("volume").to_numpy(zero_copy_only=False).astype(np.float64)
     i = _first(vol < 0)
     if i is not None:
-        raise DataError(f"{feed}: {_row(table, i)} has volume {vol[i]!r}; volume must be >= 0")
+        raise DataError(f"{feed}: {_row(table, i)} has volume {float(vol[i])!r}; volume must be >= 0")
     _check_time_order(table, feed)
 
 

@@ -37,7 +37,7 @@ def _bad(df: pd.DataFrame, row: int, **values: float) -> pd.DataFrame:
         (lambda d: _bad(d, 9, open=-1.0), r"row 9 .* open = -1.0; prices must be positive"),
         (lambda d: _bad(d, 4, low=0.0), r"row 4 .* low = 0.0"),
         (lambda d: _bad(d, 11, high=1.0, low=2.0, open=1.5, close=1.5), r"row 11 .*high < low"),
-        (lambda d: _bad(d, 12, high=d.loc[12, "close"] * 0.5), r"row 12 .*high below open or close"),
+        (lambda d: _bad(d, 12, high=(d.loc[12, "close"] + d.loc[12, "low"]) / 2, open=d.loc[12, "high"]), r"row 12 .*high below open or close"),
         (lambda d: _bad(d, 3, volume=-5.0), r"row 3 .*volume -5.0"),
         (lambda d: d.iloc[[0, 1, 3, 2, *range(4, len(d))]].reset_index(drop=True), r"row 3 .*earlier than row 2.*sort_values"),
         (lambda d: pd.concat([d.iloc[:6], d.iloc[5:]]).reset_index(drop=True), r"row 6 .*repeats the timestamp of row 5.*drop_duplicates"),

@@ -1,0 +1,30 @@
+"""The engines of the parity suite, as (backend, mode, options).
+
+An engine that cannot run a case lists it in ``EXPECTED_FAILURES`` with the
+reason and the exception type; the test marks it strict xfail, so a fix that
+starts passing is noticed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    backend: str
+    mode: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+REFERENCE = Engine("duckdb-batch", "duckdb", "batch")
+
+ENGINES: list[Engine] = [
+    Engine("duckdb-stream", "duckdb", "stream", {"micro_batch": 37}),
+    Engine("duckdb-stream-rowwise", "duckdb", "stream", {"micro_batch": 1}),
+]
+
+#: (engine name, case name) -> (reason, exception type)
+EXPECTED_FAILURES: dict[tuple[str, str], tuple[str, type[BaseException]]] = {}
