@@ -15,7 +15,14 @@ import pyarrow as pa
 from .backends import get_backend
 from .backends.base import MODES
 from .compile.plan import Plan, build_plan
-from .errors import BackendError, DataError, GraphError, InvalidInputError, InvalidParameterError, did_you_mean
+from .errors import (
+    BackendError,
+    DataError,
+    GraphError,
+    InvalidInputError,
+    InvalidParameterError,
+    did_you_mean,
+)
 from .graph import ColumnKey, Graph, Node, Ref
 from .io.feeds import BAR_SCHEMA, Feed
 from .ops.base import Op, OpKind
@@ -57,14 +64,24 @@ class Cerebro:
     True
     """
 
-    def __init__(self, cash: float = 10_000.0, commission: float = 0.0, periods_per_year: float | None = None) -> None:
+    def __init__(
+        self, cash: float = 10_000.0, commission: float = 0.0, periods_per_year: float | None = None
+    ) -> None:
         if isinstance(cash, bool) or not isinstance(cash, int | float) or not cash > 0:
-            raise InvalidParameterError(f"Cerebro(cash={cash!r}): cash must be a positive number, e.g. cash=10_000")
-        if isinstance(commission, bool) or not isinstance(commission, int | float) or not 0 <= commission < 1:
+            raise InvalidParameterError(
+                f"Cerebro(cash={cash!r}): cash must be a positive number, e.g. cash=10_000"
+            )
+        if (
+            isinstance(commission, bool)
+            or not isinstance(commission, int | float)
+            or not 0 <= commission < 1
+        ):
             raise InvalidParameterError(
                 f"Cerebro(commission={commission!r}): commission is a fraction of traded value in [0, 1), e.g. 0.001 for 0.1 %"
             )
-        if periods_per_year is not None and not (isinstance(periods_per_year, int | float) and periods_per_year > 0):
+        if periods_per_year is not None and not (
+            isinstance(periods_per_year, int | float) and periods_per_year > 0
+        ):
             raise InvalidParameterError(
                 f"Cerebro(periods_per_year={periods_per_year!r}): pass a positive number (252 for daily stock bars) or None to infer it"
             )
@@ -94,7 +111,10 @@ class Cerebro:
         --------
         >>> fast = cb.add_indicator(sb.ind.sma, data["close"], window=10)  # doctest: +SKIP
         """
-        if not (isinstance(op, type) and issubclass(op, Op)) or op.kind in (OpKind.SOURCE, OpKind.SIMULATION):
+        if not (isinstance(op, type) and issubclass(op, Op)) or op.kind in (
+            OpKind.SOURCE,
+            OpKind.SIMULATION,
+        ):
             raise InvalidInputError(
                 f"add_indicator expects an indicator or signal such as sb.ind.sma or sb.sig.cross, got {op!r}"
             )
@@ -115,7 +135,9 @@ class Cerebro:
         """
         where = f"add_strat({signal!r}, name={name!r})"
         if not isinstance(signal, Ref):
-            raise InvalidInputError(f"{where}: signal must be a ref from add_indicator, got {type(signal).__name__}")
+            raise InvalidInputError(
+                f"{where}: signal must be a ref from add_indicator, got {type(signal).__name__}"
+            )
         self._check_owner(signal, where)
         key = signal.key(where)
         if not hasattr(allocation, "to_params"):
@@ -124,33 +146,52 @@ class Cerebro:
             )
         data_nodes = [n for n in self.graph.ancestors(signal.id) if n.kind is OpKind.SOURCE]
         if len(data_nodes) != 1:
-            raise GraphError(f"{where}: the signal must derive from exactly one feed, it derives from {len(data_nodes)}")
+            raise GraphError(
+                f"{where}: the signal must derive from exactly one feed, it derives from {len(data_nodes)}"
+            )
         data = data_nodes[0]
         name = name if name is not None else signal.node.label
         params = SignalStrategy.validate(
-            {"name": name, "cash": self.cash, "commission": self.commission, "allocation": allocation.to_params()},
+            {
+                "name": name,
+                "cash": self.cash,
+                "commission": self.commission,
+                "allocation": allocation.to_params(),
+            },
             where,
         )
         inputs = {"signal": key, **{f: ColumnKey(data.id, f) for f in SignalStrategy.data_fields}}
         node = Node.build(SignalStrategy, inputs, params, {"signal": signal.label()}, _call_site())
         previous = self._strategies.get(name)
         if previous is not None and previous != node.id:
-            raise GraphError(f"{where}: a different strategy is already named {name!r}; pick another name")
+            raise GraphError(
+                f"{where}: a different strategy is already named {name!r}; pick another name"
+            )
         node = self.graph.add(node)
         self._strategies[name] = node.id
         return Ref(node, owner=id(self))
 
     def _check_owner(self, ref: Ref, where: str) -> None:
         if ref.owner != id(self) or ref.node.id not in self.graph:
-            raise InvalidInputError(f"{where}: {ref!r} belongs to another Cerebro; build every node on one Cerebro")
+            raise InvalidInputError(
+                f"{where}: {ref!r} belongs to another Cerebro; build every node on one Cerebro"
+            )
 
-    def _bind(self, op: type[Op], inputs: tuple[Any, ...], where: str) -> tuple[dict[str, ColumnKey], dict[str, str]]:
+    def _bind(
+        self, op: type[Op], inputs: tuple[Any, ...], where: str
+    ) -> tuple[dict[str, ColumnKey], dict[str, str]]:
         bound: dict[str, ColumnKey] = {}
         labels: dict[str, str] = {}
         roles = list(op.inputs)
         if op.data_fields:
-            if len(inputs) != 1 or not isinstance(inputs[0], Ref) or inputs[0].node.kind is not OpKind.SOURCE:
-                raise InvalidInputError(f"{where}: {op.short} reads {', '.join(op.data_fields)}; pass the data ref, e.g. data")
+            if (
+                len(inputs) != 1
+                or not isinstance(inputs[0], Ref)
+                or inputs[0].node.kind is not OpKind.SOURCE
+            ):
+                raise InvalidInputError(
+                    f"{where}: {op.short} reads {', '.join(op.data_fields)}; pass the data ref, e.g. data"
+                )
             data = inputs[0]
             self._check_owner(data, where)
             for f in op.data_fields:
@@ -177,7 +218,9 @@ class Cerebro:
         """The plan ``backend`` would run in ``mode``, with the reason for each placement."""
         engine = get_backend(backend)
         if mode not in MODES:
-            raise BackendError(f"Unknown mode {mode!r}.{did_you_mean(str(mode), MODES)} Modes: {', '.join(MODES)}")
+            raise BackendError(
+                f"Unknown mode {mode!r}.{did_you_mean(str(mode), MODES)} Modes: {', '.join(MODES)}"
+            )
         engine.check_mode(mode)
         return build_plan(self.graph, engine, mode)
 
@@ -185,7 +228,9 @@ class Cerebro:
         """Print (and return) the graph and the plan with the reason for every placement."""
         lines = [f"Graph: {len(self.graph)} nodes"]
         for node in self.graph.nodes():
-            ins = ", ".join(f"{role}={self.graph.node(k.node_id).column(k.output)}" for role, k in node.inputs)
+            ins = ", ".join(
+                f"{role}={self.graph.node(k.node_id).column(k.output)}" for role, k in node.inputs
+            )
             lines.append(f"  {node.label:<44} {node.describe()}" + (f" <- {ins}" if ins else ""))
         text = "\n".join([*lines, self.plan(backend, mode).explain()])
         if show:
@@ -210,7 +255,9 @@ class Cerebro:
             symbols = frozenset(table.column("symbol").unique().to_pylist())
             for s in symbols:
                 if s in seen:
-                    raise DataError(f"symbol {s!r} comes from two feeds ({seen[s]} and {feed.name}); give each feed its own symbols")
+                    raise DataError(
+                        f"symbol {s!r} comes from two feeds ({seen[s]} and {feed.name}); give each feed its own symbols"
+                    )
                 seen[s] = feed.name
             universes[node_id] = symbols
             tables.append(table)
@@ -236,4 +283,8 @@ class Cerebro:
 
     def column_names(self) -> dict[str, str]:
         """Node label -> column name, for every indicator column."""
-        return {n.label: n.column(n.op.outputs[0]) for n in self.graph.nodes() if n.kind not in (OpKind.SOURCE, OpKind.SIMULATION)}
+        return {
+            n.label: n.column(n.op.outputs[0])
+            for n in self.graph.nodes()
+            if n.kind not in (OpKind.SOURCE, OpKind.SIMULATION)
+        }

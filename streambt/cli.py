@@ -54,21 +54,29 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     elapsed = time.perf_counter() - started
     out = Path(args.out) if args.out else Path("runs") / Path(args.manifest).stem
     res.to_dir(out)
-    console.print(f"{Path(args.manifest).name} on {backend} ({mode}): {res.factors.num_rows:,} bars in {elapsed:.2f} s")
+    console.print(
+        f"{Path(args.manifest).name} on {backend} ({mode}): {res.factors.num_rows:,} bars in {elapsed:.2f} s"
+    )
     console.print(metrics_table(res.metrics, "metrics"))
-    console.print(f"results written to {out}/ (trades.csv, orders.csv, equity.parquet, factors.parquet, metrics.json)")
+    console.print(
+        f"results written to {out}/ (trades.csv, orders.csv, equity.parquet, factors.parquet, metrics.json)"
+    )
     return 0
 
 
 def _explain(args: argparse.Namespace, console: Console) -> int:
     manifest = load_manifest(args.manifest)
-    text = manifest.cerebro.explain(args.backend or manifest.backend, args.mode or manifest.mode, show=False)
+    text = manifest.cerebro.explain(
+        args.backend or manifest.backend, args.mode or manifest.mode, show=False
+    )
     console.print(text, highlight=False, markup=False)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streambt", description="Run one strategy graph on any engine.")
+    parser = argparse.ArgumentParser(
+        prog="streambt", description="Run one strategy graph on any engine."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a manifest and write a run folder")
     run.add_argument("manifest", help="path of the TOML manifest")
@@ -76,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=["batch", "stream"], help="batch or stream")
     run.add_argument("--out", help="run folder (default: runs/<manifest name>)")
     run.set_defaults(func=_run)
-    explain = sub.add_parser("explain", help="print the graph and the plan with the reason for each placement")
+    explain = sub.add_parser(
+        "explain", help="print the graph and the plan with the reason for each placement"
+    )
     explain.add_argument("manifest")
     explain.add_argument("--backend")
     explain.add_argument("--mode", choices=["batch", "stream"])

@@ -34,6 +34,7 @@ relative to the manifest's folder.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,11 @@ from .ops.base import Op
 OPS: dict[str, type[Op]] = {
     name: getattr(module, name) for module in (ind, sig) for name in module.__all__
 }
-ALLOCATIONS = {"all_in": alloc_ns.all_in, "fixed": alloc_ns.fixed, "target_percent": alloc_ns.target_percent}
+ALLOCATIONS: dict[str, Callable[..., Any]] = {
+    "all_in": alloc_ns.all_in,
+    "fixed": alloc_ns.fixed,
+    "target_percent": alloc_ns.target_percent,
+}
 DATA_KINDS = ("csv", "parquet", "synthetic")
 
 
@@ -102,7 +107,10 @@ class _Builder:
         known = {"run", "broker", "data", "indicators", "strategies"}
         for key in self.doc:
             if key not in known:
-                raise self.fail(key, f"unknown table.{did_you_mean(key, known)} Tables: {', '.join(sorted(known))}")
+                raise self.fail(
+                    key,
+                    f"unknown table.{did_you_mean(key, known)} Tables: {', '.join(sorted(known))}",
+                )
         run = self.doc.get("run", {})
         broker = self.doc.get("broker", {})
         self.cb = Cerebro(
@@ -112,9 +120,15 @@ class _Builder:
         )
         data = self.doc.get("data")
         if isinstance(data, dict):
-            raise self.fail("data", "data must be an array of tables: write [[data]] (two brackets) for each feed")
+            raise self.fail(
+                "data",
+                "data must be an array of tables: write [[data]] (two brackets) for each feed",
+            )
         if not data:
-            raise self.fail("data", "no data; add a [[data]] entry with id, kind and path (or kind = 'synthetic')")
+            raise self.fail(
+                "data",
+                "no data; add a [[data]] entry with id, kind and path (or kind = 'synthetic')",
+            )
         for i, entry in enumerate(data):
             self._data(i, entry)
         self.indicators: dict[str, Any] = self.doc.get("indicators", {})
@@ -123,7 +137,9 @@ class _Builder:
         strategies = self.doc.get("strategies", [])
         for i, entry in enumerate(strategies):
             self._strategy(i, entry)
-        return Manifest(self.path, self.cb, run.get("backend", "duckdb"), run.get("mode", "batch"), self.refs)
+        return Manifest(
+            self.path, self.cb, run.get("backend", "duckdb"), run.get("mode", "batch"), self.refs
+        )
 
     def _data(self, i: int, entry: dict[str, Any]) -> None:
         where = f"data.{i}"
@@ -135,25 +151,35 @@ class _Builder:
             raise self.fail(where, f"kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
         symbol = entry.get("symbol")
         if kind == "synthetic":
-            opts = {k: entry[k] for k in ("bars", "seed", "start", "interval", "price") if k in entry}
+            opts = {
+                k: entry[k] for k in ("bars", "seed", "start", "interval", "price") if k in entry
+            }
             feed = feeds.synthetic(symbol or "SYN", **opts)
         else:
             if "path" not in entry:
                 raise self.fail(where, f"a {kind} entry needs path = '...'")
             path = Path(entry["path"])
             path = path if path.is_absolute() else self.path.parent / path
-            feed = feeds.from_csv(path, symbol) if kind == "csv" else feeds.from_parquet(path, symbol)
+            feed = (
+                feeds.from_csv(path, symbol) if kind == "csv" else feeds.from_parquet(path, symbol)
+            )
         self.refs[ident] = self.cb.add_data(feed)
 
     def _resolve(self, where: str, text: Any) -> Ref:
         if not isinstance(text, str):
-            raise self.fail(where, f"a reference must be a string such as 'prices.close' or 'fast', got {text!r}")
+            raise self.fail(
+                where,
+                f"a reference must be a string such as 'prices.close' or 'fast', got {text!r}",
+            )
         head, _, field = text.partition(".")
         if head not in self.refs and head in self.indicators:
             self._indicator(head)
         if head not in self.refs:
             names = [*self.refs, *self.indicators]
-            raise self.fail(where, f"unknown reference {head!r}.{did_you_mean(head, names)} Known: {', '.join(names)}")
+            raise self.fail(
+                where,
+                f"unknown reference {head!r}.{did_you_mean(head, names)} Known: {', '.join(names)}",
+            )
         ref = self.refs[head]
         return ref[field] if field else ref
 
@@ -167,7 +193,10 @@ class _Builder:
         spec = dict(self.indicators[name])
         op_name = spec.pop("op", None)
         if op_name not in OPS:
-            raise self.fail(where, f"unknown op {op_name!r}.{did_you_mean(str(op_name), OPS)} Ops: {', '.join(sorted(OPS))}")
+            raise self.fail(
+                where,
+                f"unknown op {op_name!r}.{did_you_mean(str(op_name), OPS)} Ops: {', '.join(sorted(OPS))}",
+            )
         if "input" in spec and "inputs" in spec:
             raise self.fail(where, "give either input = '...' or inputs = [...], not both")
         raw = spec.pop("inputs", None) or [spec.pop("input", None)]
@@ -187,9 +216,13 @@ class _Builder:
         spec = dict(spec)
         kind = spec.pop("kind", None)
         if kind not in ALLOCATIONS:
-            raise self.fail(where, f"allocation kind must be one of {', '.join(ALLOCATIONS)}, got {kind!r}")
+            raise self.fail(
+                where, f"allocation kind must be one of {', '.join(ALLOCATIONS)}, got {kind!r}"
+            )
         try:
             allocation = ALLOCATIONS[kind](**spec)
         except TypeError as exc:
             raise self.fail(where, f"bad allocation parameters for {kind}: {exc}") from exc
-        self.refs[entry.get("name", f"strategy_{i}")] = self.cb.add_strat(signal, allocation, name=entry.get("name"))
+        self.refs[entry.get("name", f"strategy_{i}")] = self.cb.add_strat(
+            signal, allocation, name=entry.get("name")
+        )

@@ -57,14 +57,20 @@ class Result:
         """
         name = ref if isinstance(ref, str) else ref.column
         if name not in self.factors.column_names:
-            raise StreambtError(f"no column {name!r} in this result; pass a ref returned by this Cerebro's add_indicator")
+            raise StreambtError(
+                f"no column {name!r} in this result; pass a ref returned by this Cerebro's add_indicator"
+            )
         table = self.factors
         syms = self.symbols
         if symbol is None and len(syms) > 1:
-            raise StreambtError(f"this run has {len(syms)} symbols ({', '.join(syms[:5])}...); pass symbol=...")
+            raise StreambtError(
+                f"this run has {len(syms)} symbols ({', '.join(syms[:5])}...); pass symbol=..."
+            )
         if symbol is not None:
             if symbol not in syms:
-                raise StreambtError(f"no symbol {symbol!r} in this result; it has {', '.join(syms)}")
+                raise StreambtError(
+                    f"no symbol {symbol!r} in this result; it has {', '.join(syms)}"
+                )
             table = table.filter(pc.equal(table.column("symbol"), symbol))
         col = table.column(name)
         return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -78,7 +84,9 @@ class Result:
         pacsv.write_csv(self.fills, out / "fills.csv")
         pq.write_table(self.equity, out / "equity.parquet")
         pq.write_table(self.factors, out / "factors.parquet")
-        (out / "metrics.json").write_text(json.dumps(_json_rows(self.metrics), indent=2, default=str) + "\n")
+        (out / "metrics.json").write_text(
+            json.dumps(_json_rows(self.metrics), indent=2, default=str) + "\n"
+        )
         if self.plan is not None:
             (out / "plan.txt").write_text(self.plan.explain() + "\n")
         return out

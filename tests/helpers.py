@@ -17,8 +17,16 @@ def goog_frame() -> pd.DataFrame:
     return df.reset_index()
 
 
-def sma_cross(df: pd.DataFrame, *, fast: int = 10, slow: int = 30, long_only: bool = True,
-              cash: float = 10_000, commission: float = 0.001, symbol: str = "GOOG") -> tuple[sb.Cerebro, dict[str, sb.Ref]]:
+def sma_cross(
+    df: pd.DataFrame,
+    *,
+    fast: int = 10,
+    slow: int = 30,
+    long_only: bool = True,
+    cash: float = 10_000,
+    commission: float = 0.001,
+    symbol: str = "GOOG",
+) -> tuple[sb.Cerebro, dict[str, sb.Ref]]:
     """The contract example of issue 2, built on ``df``."""
     cb = sb.Cerebro(cash=cash, commission=commission)
     data = cb.add_data(sb.feeds.from_pandas(df, symbol=symbol))

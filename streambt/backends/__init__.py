@@ -23,13 +23,17 @@ def get_backend(name: str) -> Backend:
     """
     if not isinstance(name, str) or name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))
-        raise BackendError(f"Unknown backend {name!r}.{did_you_mean(str(name), REGISTRY)} Known backends: {known}")
+        raise BackendError(
+            f"Unknown backend {name!r}.{did_you_mean(str(name), REGISTRY)} Known backends: {known}"
+        )
     module_name, cls_name, extra = REGISTRY[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         hint = f'pip install "streambt[{extra}]"' if extra else "reinstall streambt"
-        raise BackendError(f"backend {name!r} needs packages that are not installed ({exc.name}); run {hint}") from exc
+        raise BackendError(
+            f"backend {name!r} needs packages that are not installed ({exc.name}); run {hint}"
+        ) from exc
     backend: Backend = getattr(module, cls_name)()
     return backend
 

@@ -35,8 +35,12 @@ class DuckDBBackend(Backend):
     name = "duckdb"
     SUPPORT: ClassVar[dict[tuple[str, OpKind], Support]] = {
         ("batch", OpKind.ELEMENTWISE): Support(True, "elementwise: an Ibis column expression"),
-        ("batch", OpKind.WINDOWED): Support(True, "windowed: an Ibis window over (symbol ORDER BY ts ROWS n-1 PRECEDING)"),
-        ("batch", OpKind.RECURSIVE): Support(False, "recursive: state' = f(state, row) has no SQL window form; incremental kernel"),
+        ("batch", OpKind.WINDOWED): Support(
+            True, "windowed: an Ibis window over (symbol ORDER BY ts ROWS n-1 PRECEDING)"
+        ),
+        ("batch", OpKind.RECURSIVE): Support(
+            False, "recursive: state' = f(state, row) has no SQL window form; incremental kernel"
+        ),
         ("stream", OpKind.ELEMENTWISE): KERNEL_ONLY,
         ("stream", OpKind.WINDOWED): KERNEL_ONLY,
         ("stream", OpKind.RECURSIVE): KERNEL_ONLY,
@@ -46,9 +50,14 @@ class DuckDBBackend(Backend):
         self.lowering = IbisLowering()
 
     def support(self, op: type[Op], mode: str) -> Support:
-        found = self.SUPPORT.get((mode, op.kind), Support(False, f"{op.kind.value}: runs as a kernel"))
+        found = self.SUPPORT.get(
+            (mode, op.kind), Support(False, f"{op.kind.value}: runs as a kernel")
+        )
         if found.ok and not self.lowering.supports(op):
-            return Support(False, f"{op.kind.value}: no Ibis lowering for {op.op_name()} yet; incremental kernel")
+            return Support(
+                False,
+                f"{op.kind.value}: no Ibis lowering for {op.op_name()} yet; incremental kernel",
+            )
         return found
 
     def run(self, cerebro: Cerebro, plan: Plan, **options: Any) -> Result:
@@ -56,7 +65,9 @@ class DuckDBBackend(Backend):
 
         micro_batch = int(options.pop("micro_batch", 1_000))
         if options:
-            raise BackendError(f"duckdb backend: unknown option(s) {', '.join(sorted(options))}; it takes micro_batch")
+            raise BackendError(
+                f"duckdb backend: unknown option(s) {', '.join(sorted(options))}; it takes micro_batch"
+            )
         con = ibis.duckdb.connect()
         bars, universes = cerebro.load_bars()
         if plan.mode == "stream":
@@ -76,8 +87,14 @@ class DuckDBBackend(Backend):
             columns=cerebro.column_names(),
         )
 
-    def _run_batch(self, cerebro: Cerebro, plan: Plan, con: Any, bars: pa.Table,
-                   universes: dict[str, frozenset[str]]) -> tuple[pa.Table, SimOutput]:
+    def _run_batch(
+        self,
+        cerebro: Cerebro,
+        plan: Plan,
+        con: Any,
+        bars: pa.Table,
+        universes: dict[str, frozenset[str]],
+    ) -> tuple[pa.Table, SimOutput]:
         graph = cerebro.graph
         expr: ir.Table = ibis.memtable(bars)
         table: pa.Table | None = bars
@@ -100,15 +117,23 @@ class DuckDBBackend(Backend):
             table = con.to_pyarrow(expr.order_by(["symbol", "ts"]))
         return table, sim
 
-    def _run_stream(self, cerebro: Cerebro, plan: Plan, bars: pa.Table, universes: dict[str, frozenset[str]],
-                    micro_batch: int) -> tuple[pa.Table, SimOutput]:
+    def _run_stream(
+        self,
+        cerebro: Cerebro,
+        plan: Plan,
+        bars: pa.Table,
+        universes: dict[str, frozenset[str]],
+        micro_batch: int,
+    ) -> tuple[pa.Table, SimOutput]:
         nodes = [n for s in plan.stages if s.kind in (SCAN, SIMULATE, RELATIONAL) for n in s.nodes]
         runner = KernelRunner(cerebro.graph, nodes, universes)
         chunks = [runner.feed(chunk) for chunk in time_ordered_chunks(bars, micro_batch)]
         factors = pa.concat_tables(chunks).sort_by([("symbol", "ascending"), ("ts", "ascending")])
         return factors, runner.finish()
 
-    def _metrics(self, con: Any, plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro) -> pa.Table:
+    def _metrics(
+        self, con: Any, plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro
+    ) -> pa.Table:
         if not plan.stages_of(METRICS):
             return pa.table({})
         expr = metrics_expr(

@@ -11,7 +11,10 @@ from ..io.feeds import TS_TYPE
 from ..sim.events import EVENT_COLUMNS, NO_TS, TS_COLUMNS, OrderStatus, RejectReason
 
 #: integer-coded columns shown by name in results
-NAMED_CODES: dict[str, type[OrderStatus] | type[RejectReason]] = {"status": OrderStatus, "reason": RejectReason}
+NAMED_CODES: dict[str, type[OrderStatus] | type[RejectReason]] = {
+    "status": OrderStatus,
+    "reason": RejectReason,
+}
 
 
 def _field(name: str, dtype: np.dtype) -> pa.Field:
@@ -24,7 +27,11 @@ def _field(name: str, dtype: np.dtype) -> pa.Field:
 
 EVENT_SCHEMAS: dict[str, pa.Schema] = {
     table: pa.schema(
-        [pa.field("strategy", pa.string()), pa.field("symbol", pa.string()), *(_field(n, d) for n, d in cols.items())]
+        [
+            pa.field("strategy", pa.string()),
+            pa.field("symbol", pa.string()),
+            *(_field(n, d) for n, d in cols.items()),
+        ]
     )
     for table, cols in EVENT_COLUMNS.items()
 }

@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import sim  # noqa: F401  (registers the simulation kernels)
 from ..graph import Graph, Node
 from ..io.feeds import TS_TYPE
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
-from .. import sim  # noqa: F401  (registers the simulation kernels)
 from .event_tables import EVENT_SCHEMAS, decode_event_columns
 
 EQUITY_SCHEMA = pa.schema(
@@ -69,7 +69,9 @@ class SimOutput:
     equity: list[pa.Table] = field(default_factory=list)
     events: dict[str, list[pa.Table]] = field(default_factory=dict)
 
-    def add_events(self, strategy: str, symbol: str, events: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    def add_events(
+        self, strategy: str, symbol: str, events: Mapping[str, Mapping[str, np.ndarray]]
+    ) -> None:
         for name, cols in events.items():
             n = len(next(iter(cols.values()))) if cols else 0
             if n == 0:
@@ -83,11 +85,17 @@ class SimOutput:
         """Concatenated tables, ordered deterministically."""
         out: dict[str, pa.Table] = {}
         eq = pa.concat_tables(self.equity) if self.equity else EQUITY_SCHEMA.empty_table()
-        out["equity"] = eq.sort_by([("strategy", "ascending"), ("symbol", "ascending"), ("ts", "ascending")])
+        out["equity"] = eq.sort_by(
+            [("strategy", "ascending"), ("symbol", "ascending"), ("ts", "ascending")]
+        )
         for name, schema in EVENT_SCHEMAS.items():
             parts = self.events.get(name, [])
             table = pa.concat_tables(parts) if parts else schema.empty_table()
-            sort_keys = [("strategy", "ascending"), ("symbol", "ascending"), (schema.names[2], "ascending")]
+            sort_keys = [
+                ("strategy", "ascending"),
+                ("symbol", "ascending"),
+                (schema.names[2], "ascending"),
+            ]
             out[name] = table.sort_by(sort_keys)
         return out
 
@@ -95,7 +103,9 @@ class SimOutput:
 class KernelRunner:
     """Runs indicator kernels and simulations over bars, keeping per-(node, key) state."""
 
-    def __init__(self, graph: Graph, nodes: Iterable[Node], universes: Mapping[str, frozenset[str]]) -> None:
+    def __init__(
+        self, graph: Graph, nodes: Iterable[Node], universes: Mapping[str, frozenset[str]]
+    ) -> None:
         self.graph = graph
         self.nodes = [n for n in nodes if n.kind is not OpKind.SIMULATION]
         self.sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
@@ -124,9 +134,13 @@ class KernelRunner:
         for node in self.nodes:
             kernel = self.kernels[node.id]
             outs = {o: np.full(bars.num_rows, np.nan) for o in node.op.outputs}
-            inputs = {role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs}
+            inputs = {
+                role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs
+            }
             for sym, s, e in slices:
-                state, result = kernel.step(self._state(node.id, sym), {r: v[s:e] for r, v in inputs.items()})
+                state, result = kernel.step(
+                    self._state(node.id, sym), {r: v[s:e] for r, v in inputs.items()}
+                )
                 self.states[(node.id, sym)] = state
                 for o in node.op.outputs:
                     outs[o][s:e] = result[o]
@@ -145,7 +159,9 @@ class KernelRunner:
             kernel = self.kernels[node.id]
             assert isinstance(kernel, SimulationKernel)
             name = node.param_dict["name"]
-            inputs = {role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs}
+            inputs = {
+                role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs
+            }
             data_id = next(k.node_id for role, k in node.inputs if role in node.op.data_fields)
             universe = self.universes[data_id]
             for sym, s, e in slices:

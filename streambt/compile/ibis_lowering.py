@@ -36,7 +36,9 @@ class IbisLowering:
     # -- windows ---------------------------------------------------------
     def rows(self, t: ir.Table, n: int) -> Any:
         """The last ``n`` rows of the key, up to and including the current one."""
-        return ibis.window(group_by=t[self.key], order_by=t[self.order], preceding=n - 1, following=0)
+        return ibis.window(
+            group_by=t[self.key], order_by=t[self.order], preceding=n - 1, following=0
+        )
 
     def ordered(self, t: ir.Table) -> Any:
         return ibis.window(group_by=t[self.key], order_by=t[self.order])
@@ -52,13 +54,19 @@ class IbisLowering:
         for layer in range(max(depth.values(), default=-1) + 1):
             exprs: dict[str, ir.Value] = {}
             for node in (n for n in nodes if depth[n.id] == layer):
-                args = {role: table[graph.node(k.node_id).column(k.output)] for role, k in node.inputs}
+                args = {
+                    role: table[graph.node(k.node_id).column(k.output)] for role, k in node.inputs
+                }
                 outs = self.lower(table, node, args)
-                exprs.update({node.column(name): expr.cast("float64") for name, expr in outs.items()})
+                exprs.update(
+                    {node.column(name): expr.cast("float64") for name, expr in outs.items()}
+                )
             table = table.mutate(**exprs)
         return table
 
-    def lower(self, table: ir.Table, node: Node, args: Mapping[str, ir.Column]) -> dict[str, ir.Value]:
+    def lower(
+        self, table: ir.Table, node: Node, args: Mapping[str, ir.Column]
+    ) -> dict[str, ir.Value]:
         visit: Visit = getattr(self, f"visit_{node.op.op_name()}")
         return visit(table, args, node.param_dict)
 
@@ -66,21 +74,29 @@ class IbisLowering:
     def _full(self, x: ir.Column, w: Any, n: int, value: ir.Value) -> ir.Value:
         return ibis.ifelse(x.count().over(w) >= n, value, NULL)
 
-    def visit_SimpleMovingAverage(self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]) -> dict[str, ir.Value]:
+    def visit_SimpleMovingAverage(
+        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
+    ) -> dict[str, ir.Value]:
         n = int(p["window"])
         w = self.rows(t, n)
         return {"value": self._full(a["x"], w, n, a["x"].mean().over(w))}
 
-    def visit_StandardDeviation(self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]) -> dict[str, ir.Value]:
+    def visit_StandardDeviation(
+        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
+    ) -> dict[str, ir.Value]:
         n = int(p["window"])
         w = self.rows(t, n)
         std = a["x"].std(how="pop").over(w) * float(p["nbdev"])
         return {"value": self._full(a["x"], w, n, std)}
 
-    def visit_Lag(self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]) -> dict[str, ir.Value]:
+    def visit_Lag(
+        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
+    ) -> dict[str, ir.Value]:
         return {"value": a["x"].lag(int(p["periods"])).over(self.ordered(t))}
 
-    def visit_Cross(self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]) -> dict[str, ir.Value]:
+    def visit_Cross(
+        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
+    ) -> dict[str, ir.Value]:
         w = self.ordered(t)
         x, y = a["a"], a["b"]
         px, py = x.lag().over(w), y.lag().over(w)

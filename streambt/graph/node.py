@@ -58,8 +58,14 @@ class Node:
         if op.kind is OpKind.SOURCE:
             label = f"data_{node_id[:SHORT_ID]}"
         else:
-            args = "_".join(input_labels[r] for r in (*op.inputs, *op.data_fields) if r in input_labels)
-            label = f"{op.label(params)}__{args}__{node_id[:SHORT_ID]}" if args else f"{op.label(params)}__{node_id[:SHORT_ID]}"
+            args = "_".join(
+                input_labels[r] for r in (*op.inputs, *op.data_fields) if r in input_labels
+            )
+            label = (
+                f"{op.label(params)}__{args}__{node_id[:SHORT_ID]}"
+                if args
+                else f"{op.label(params)}__{node_id[:SHORT_ID]}"
+            )
         return Node(
             op=op,
             inputs=tuple(inputs.items()),

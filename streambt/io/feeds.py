@@ -90,17 +90,28 @@ def normalize_bars(raw: pa.Table, symbol: str | None, feed: str) -> pa.Table:
     if "symbol" in by_lower:
         sym = raw.column(by_lower["symbol"]).cast(pa.string())
         if symbol is not None:
-            raise DataError(f"{feed}: the data has a symbol column and symbol={symbol!r} was also given; pass one")
+            raise DataError(
+                f"{feed}: the data has a symbol column and symbol={symbol!r} was also given; pass one"
+            )
     else:
         sym = pa.array([symbol or DEFAULT_SYMBOL] * n, pa.string())
-    cols: dict[str, pa.Array | pa.ChunkedArray] = {"symbol": sym, "ts": _to_utc(raw.column(ts_name), feed)}
+    cols: dict[str, pa.Array | pa.ChunkedArray] = {
+        "symbol": sym,
+        "ts": _to_utc(raw.column(ts_name), feed),
+    }
     for f in ("open", "high", "low", "close", "volume"):
         col = raw.column(by_lower[f])
         try:
             cols[f] = col.cast(pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise DataError(f"{feed}: column {f!r} is not numeric ({col.type}); convert it to numbers") from exc
-    extra = [c for c in raw.column_names if c.lower() not in {*TS_ALIASES, "symbol", "open", "high", "low", "close", "volume"}]
+            raise DataError(
+                f"{feed}: column {f!r} is not numeric ({col.type}); convert it to numbers"
+            ) from exc
+    extra = [
+        c
+        for c in raw.column_names
+        if c.lower() not in {*TS_ALIASES, "symbol", "open", "high", "low", "close", "volume"}
+    ]
     table = pa.table(cols, schema=BAR_SCHEMA)
     for c in extra:
         table = table.append_column(c, raw.column(c))
@@ -119,9 +130,13 @@ def _to_utc(col: pa.ChunkedArray, feed: str) -> pa.ChunkedArray:
         try:
             parsed = pd.to_datetime(col.to_pandas(), utc=True)
         except (ValueError, TypeError) as exc:
-            raise DataError(f"{feed}: cannot parse the time column as timestamps ({exc}); use ISO 8601") from exc
+            raise DataError(
+                f"{feed}: cannot parse the time column as timestamps ({exc}); use ISO 8601"
+            ) from exc
         return pa.chunked_array([pa.array(parsed, TS_TYPE)])
-    raise DataError(f"{feed}: the time column has type {t}; expected timestamps, dates or ISO 8601 strings")
+    raise DataError(
+        f"{feed}: the time column has type {t}; expected timestamps, dates or ISO 8601 strings"
+    )
 
 
 class PandasFeed(Feed):
@@ -137,7 +152,9 @@ class PandasFeed(Feed):
 
     def _read(self) -> pa.Table:
         df = self.df
-        if isinstance(df.index, pd.DatetimeIndex) and not any(c.lower() in TS_ALIASES for c in df.columns):
+        if isinstance(df.index, pd.DatetimeIndex) and not any(
+            c.lower() in TS_ALIASES for c in df.columns
+        ):
             df = df.rename_axis("ts").reset_index()
         return pa.Table.from_pandas(df, preserve_index=False)
 
@@ -188,18 +205,39 @@ class ParquetFeed(FileFeed):
 class SyntheticFeed(Feed):
     """Deterministic geometric random-walk bars (the examples' data)."""
 
-    def __init__(self, symbol: str = "SYN", bars: int = 2_000, seed: int = 7,
-                 start: str = "2020-01-01", interval: str = "1D", price: float = 100.0) -> None:
+    def __init__(
+        self,
+        symbol: str = "SYN",
+        bars: int = 2_000,
+        seed: int = 7,
+        start: str = "2020-01-01",
+        interval: str = "1D",
+        price: float = 100.0,
+    ) -> None:
         self.symbol = symbol
-        self.bars, self.seed, self.start, self.interval, self.price = bars, seed, start, interval, price
+        self.bars, self.seed, self.start, self.interval, self.price = (
+            bars,
+            seed,
+            start,
+            interval,
+            price,
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "synthetic", "symbol": self.symbol, "bars": self.bars, "seed": self.seed,
-                "start": self.start, "interval": self.interval, "price": self.price}
+        return {
+            "kind": "synthetic",
+            "symbol": self.symbol,
+            "bars": self.bars,
+            "seed": self.seed,
+            "start": self.start,
+            "interval": self.interval,
+            "price": self.price,
+        }
 
     def _read(self) -> pa.Table:
         return pa.Table.from_pandas(
-            synthetic_bars(self.bars, self.seed, self.start, self.interval, self.price), preserve_index=False
+            synthetic_bars(self.bars, self.seed, self.start, self.interval, self.price),
+            preserve_index=False,
         )
 
     def load(self) -> pa.Table:
@@ -207,8 +245,9 @@ class SyntheticFeed(Feed):
         return sort_bars(table)
 
 
-def synthetic_bars(bars: int, seed: int = 7, start: str = "2020-01-01", interval: str = "1D",
-                   price: float = 100.0) -> pd.DataFrame:
+def synthetic_bars(
+    bars: int, seed: int = 7, start: str = "2020-01-01", interval: str = "1D", price: float = 100.0
+) -> pd.DataFrame:
     """OHLCV bars from a seeded geometric random walk, valid by construction.
 
     Examples
@@ -233,7 +272,9 @@ def synthetic_bars(bars: int, seed: int = 7, start: str = "2020-01-01", interval
     low = np.minimum.reduce([low, open_, close])
     volume = rng.integers(1_000, 100_000, bars).astype(np.float64)
     ts = pd.date_range(start, periods=bars, freq=interval, tz="UTC")
-    return pd.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume})
+    return pd.DataFrame(
+        {"ts": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    )
 
 
 def _symbols_of(df: pd.DataFrame) -> list[str]:
@@ -268,7 +309,13 @@ def from_parquet(path: str | Path, symbol: str | None = None) -> Feed:
     return ParquetFeed(path, symbol)
 
 
-def synthetic(symbol: str = "SYN", bars: int = 2_000, seed: int = 7, start: str = "2020-01-01",
-              interval: str = "1D", price: float = 100.0) -> Feed:
+def synthetic(
+    symbol: str = "SYN",
+    bars: int = 2_000,
+    seed: int = 7,
+    start: str = "2020-01-01",
+    interval: str = "1D",
+    price: float = 100.0,
+) -> Feed:
     """Deterministic random-walk bars: the same arguments give the same bars on every machine."""
     return SyntheticFeed(symbol, bars, seed, start, interval, price)

@@ -40,7 +40,9 @@ def validate_bars(table: pa.Table, feed: str) -> None:
     if ts_nulls:
         i = _first(pc.is_null(table.column("ts")).to_numpy(zero_copy_only=False))
         raise DataError(f"{feed}: row {i} has no timestamp (ts is null); drop or fill that row")
-    prices = {f: table.column(f).to_numpy(zero_copy_only=False).astype(np.float64) for f in PRICE_FIELDS}
+    prices = {
+        f: table.column(f).to_numpy(zero_copy_only=False).astype(np.float64) for f in PRICE_FIELDS
+    }
     for field, values in prices.items():
         i = _first(~np.isfinite(values))
         if i is not None:
@@ -57,17 +59,29 @@ def validate_bars(table: pa.Table, feed: str) -> None:
     o, h, lo, c = (prices[f] for f in PRICE_FIELDS)
     checks = [
         (h < lo, "high < low", lambda i: f"high {float(h[i])!r} < low {float(lo[i])!r}"),
-        (h < np.maximum(o, c), "high below open or close", lambda i: f"high {float(h[i])!r} < max(open, close) {float(max(o[i], c[i]))!r}"),
-        (lo > np.minimum(o, c), "low above open or close", lambda i: f"low {float(lo[i])!r} > min(open, close) {float(min(o[i], c[i]))!r}"),
+        (
+            h < np.maximum(o, c),
+            "high below open or close",
+            lambda i: f"high {float(h[i])!r} < max(open, close) {float(max(o[i], c[i]))!r}",
+        ),
+        (
+            lo > np.minimum(o, c),
+            "low above open or close",
+            lambda i: f"low {float(lo[i])!r} > min(open, close) {float(min(o[i], c[i]))!r}",
+        ),
     ]
     for mask, what, detail in checks:
         i = _first(mask)
         if i is not None:
-            raise DataError(f"{feed}: {_row(table, i)}: {what} ({detail(i)}); correct or drop that bar")
+            raise DataError(
+                f"{feed}: {_row(table, i)}: {what} ({detail(i)}); correct or drop that bar"
+            )
     vol = table.column("volume").to_numpy(zero_copy_only=False).astype(np.float64)
     i = _first(vol < 0)
     if i is not None:
-        raise DataError(f"{feed}: {_row(table, i)} has volume {float(vol[i])!r}; volume must be >= 0")
+        raise DataError(
+            f"{feed}: {_row(table, i)} has volume {float(vol[i])!r}; volume must be >= 0"
+        )
     _check_time_order(table, feed)
 
 

@@ -1,6 +1,19 @@
 """Incremental kernels: the streaming form of every op (DESIGN.md section 2)."""
 
-from . import averages, momentum, signals, transforms, volatility  # noqa: F401  (register kernels)
+# Importing the families registers their kernels in KERNELS.
+from . import averages, momentum, signals, transforms, volatility
 from .base import KERNELS, Kernel, SimulationKernel, State, dumps_state, loads_state
 
-__all__ = ["KERNELS", "Kernel", "SimulationKernel", "State", "dumps_state", "loads_state"]
+__all__ = [
+    "KERNELS",
+    "Kernel",
+    "SimulationKernel",
+    "State",
+    "averages",
+    "dumps_state",
+    "loads_state",
+    "momentum",
+    "signals",
+    "transforms",
+    "volatility",
+]

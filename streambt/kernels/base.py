@@ -55,10 +55,12 @@ class Kernel(ABC):
     #: names of the per-row output columns
     outputs: ClassVar[tuple[str, ...]] = ("value",)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        # ABCMeta marks abstract classes only after this hook runs, so base
+        # classes opt out explicitly with ``register=False``.
         super().__init_subclass__(**kwargs)
         name = cls.__name__
-        if name.endswith("Kernel") and not getattr(cls, "__abstractmethods__", None):
+        if register and name.endswith("Kernel"):
             KERNELS[name.removesuffix("Kernel")] = cls
 
     def __init__(self, **params: Any) -> None:
@@ -73,7 +75,7 @@ class Kernel(ABC):
         """Consume the next rows of one key; return the new state and one output row per input row."""
 
 
-class SimulationKernel(Kernel):
+class SimulationKernel(Kernel, register=False):
     """A kernel that also emits events (orders, fills, trades) besides per-row outputs."""
 
     @abstractmethod

@@ -33,14 +33,22 @@ Check = Callable[[Any], str | None]
 
 
 def positive_int(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not float(value).is_integer()
+    ):
         return "must be a positive integer"
     return None if value >= 1 else "must be a positive integer"
 
 
 def int_at_least(minimum: int) -> Check:
     def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not float(value).is_integer()
+        ):
             return f"must be an integer >= {minimum}"
         return None if value >= minimum else f"must be an integer >= {minimum}"
 
@@ -122,9 +130,7 @@ class Op:
             problem = p.check(value)
             if problem:
                 fix = f"; {p.fix}" if p.fix else ""
-                raise InvalidParameterError(
-                    f"{call}: {p.name} {problem}, got {value!r}{fix}"
-                )
+                raise InvalidParameterError(f"{call}: {p.name} {problem}, got {value!r}{fix}")
             out[p.name] = int(value) if p.integer else value
         return out
 

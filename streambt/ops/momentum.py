@@ -18,7 +18,9 @@ class RelativeStrengthIndex(Op):
 
     kind = OpKind.RECURSIVE
     short = "rsi"
-    params = (Param("window", int_at_least(2), fix="pass window >= 2, e.g. window=14", integer=True),)
+    params = (
+        Param("window", int_at_least(2), fix="pass window >= 2, e.g. window=14", integer=True),
+    )
     label_params = ("window",)
 
     @classmethod

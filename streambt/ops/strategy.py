@@ -12,7 +12,11 @@ def _name(value: object) -> str | None:
 
 
 def _allocation(value: object) -> str | None:
-    if not isinstance(value, dict) or value.get("allocation") not in {"all_in", "fixed", "target_percent"}:
+    if not isinstance(value, dict) or value.get("allocation") not in {
+        "all_in",
+        "fixed",
+        "target_percent",
+    }:
         return "must be an allocation from sb.alloc (all_in, fixed, target_percent)"
     return None
 
@@ -32,6 +36,15 @@ class SignalStrategy(Op):
     params = (
         Param("name", _name, fix='pass name="my_strategy"'),
         Param("cash", positive_number, fix="pass a positive starting cash, e.g. cash=10_000"),
-        Param("commission", non_negative_number, default=0.0, fix="pass a fraction such as 0.001 (0.1 %)"),
-        Param("allocation", _allocation, fix="pass sb.alloc.all_in(), sb.alloc.fixed(10) or sb.alloc.target_percent(0.5)"),
+        Param(
+            "commission",
+            non_negative_number,
+            default=0.0,
+            fix="pass a fraction such as 0.001 (0.1 %)",
+        ),
+        Param(
+            "allocation",
+            _allocation,
+            fix="pass sb.alloc.all_in(), sb.alloc.fixed(10) or sb.alloc.target_percent(0.5)",
+        ),
     )

@@ -31,4 +31,8 @@ class StandardDeviation(Op):
     @classmethod
     def label(cls, params: Mapping[str, Any]) -> str:
         head = super().label(params)
-        return head if float(params["nbdev"]) == 1.0 else f"{head}_x{params['nbdev']}".replace(".", "p")
+        return (
+            head
+            if float(params["nbdev"]) == 1.0
+            else f"{head}_x{params['nbdev']}".replace(".", "p")
+        )

@@ -48,7 +48,14 @@ def chained_indicators(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
     lag = cb.add_indicator(sb.ind.lag, sma, periods=3)
     pulse = cb.add_indicator(sb.sig.cross, rsi, rsi_sma)
     cb.add_strat(pulse, sb.alloc.target_percent(0.5, long_only=False), name="rsi_cross")
-    return {"rsi": rsi, "rsi_sma": rsi_sma, "ema": ema, "ema_sd": ema_sd, "lag": lag, "pulse": pulse}
+    return {
+        "rsi": rsi,
+        "rsi_sma": rsi_sma,
+        "ema": ema,
+        "ema_sd": ema_sd,
+        "lag": lag,
+        "pulse": pulse,
+    }
 
 
 def two_strategies_fixed(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
@@ -56,7 +63,11 @@ def two_strategies_fixed(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
     fast = cb.add_indicator(sb.ind.sma, data["close"], window=5)
     slow = cb.add_indicator(sb.ind.sma, data["close"], window=20)
     ema = cb.add_indicator(sb.ind.ema, data["close"], window=20)
-    cb.add_strat(cb.add_indicator(sb.sig.cross, fast, slow), sb.alloc.fixed(7, long_only=False), name="sma_fixed")
+    cb.add_strat(
+        cb.add_indicator(sb.sig.cross, fast, slow),
+        sb.alloc.fixed(7, long_only=False),
+        name="sma_fixed",
+    )
     cb.add_strat(cb.add_indicator(sb.sig.cross, fast, ema), sb.alloc.all_in(), name="sma_ema")
     return {"fast": fast, "slow": slow, "ema": ema}
 

@@ -40,13 +40,17 @@ def _reference(case: str, frame: pd.DataFrame) -> tuple[sb.Result, dict[str, sb.
 
 def assert_tables_equal(got: pa.Table, want: pa.Table, what: str) -> None:
     assert got.column_names == want.column_names, what
-    assert got.num_rows == want.num_rows, f"{what}: {got.num_rows} rows, reference has {want.num_rows}"
+    assert got.num_rows == want.num_rows, (
+        f"{what}: {got.num_rows} rows, reference has {want.num_rows}"
+    )
     for name in want.column_names:
         g, w = got.column(name), want.column(name)
         if pa.types.is_floating(w.type):
             gv = g.to_numpy(zero_copy_only=False).astype(float)
             wv = w.to_numpy(zero_copy_only=False).astype(float)
-            np.testing.assert_array_equal(np.isnan(gv), np.isnan(wv), err_msg=f"{what}.{name}: null masks differ")
+            np.testing.assert_array_equal(
+                np.isnan(gv), np.isnan(wv), err_msg=f"{what}.{name}: null masks differ"
+            )
             np.testing.assert_allclose(gv, wv, rtol=RTOL, atol=1e-12, err_msg=f"{what}.{name}")
         else:
             assert g.to_pylist() == w.to_pylist(), f"{what}.{name} differs"
@@ -69,8 +73,12 @@ def test_engine_matches_reference(engine: Engine, case: str, frame: pd.DataFrame
     want, refs = _reference(case, frame)
     got, _ = _run(case, engine, frame)
     for table in ("factors", "orders", "fills", "trades", "equity", "metrics"):
-        assert_tables_equal(getattr(got, table), getattr(want, table), f"{engine.name}/{case}/{table}")
+        assert_tables_equal(
+            getattr(got, table), getattr(want, table), f"{engine.name}/{case}/{table}"
+        )
     assert want.trades.num_rows > 0 or case == "chained_indicators"
     for name, ref in refs.items():
         for symbol in ("AAA", "BBB"):
-            np.testing.assert_allclose(got.values(ref, symbol), want.values(ref, symbol), rtol=RTOL, err_msg=name)
+            np.testing.assert_allclose(
+                got.values(ref, symbol), want.values(ref, symbol), rtol=RTOL, err_msg=name
+            )

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sma_cross.toml"
 
 
-def test_run_writes_the_folder_and_prints_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_writes_the_folder_and_prints_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["run", str(EXAMPLE), "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     assert "sma_cross" in out and "Sharpe" in out
@@ -30,16 +32,24 @@ def test_manifest_run_equals_the_python_api() -> None:
     m = load_manifest(EXAMPLE)
     via_manifest = m.cerebro.run()
     cb = sb.Cerebro(cash=10_000, commission=0.001)
-    data = cb.add_data(sb.feeds.synthetic("DEMO", bars=2500, seed=42, start="2015-01-01", interval="1D"))
+    data = cb.add_data(
+        sb.feeds.synthetic("DEMO", bars=2500, seed=42, start="2015-01-01", interval="1D")
+    )
     fast = cb.add_indicator(sb.ind.sma, data["close"], window=10)
     slow = cb.add_indicator(sb.ind.sma, data["close"], window=30)
-    cb.add_strat(cb.add_indicator(sb.sig.cross, fast, slow), sb.alloc.all_in(long_only=True), name="sma_cross")
+    cb.add_strat(
+        cb.add_indicator(sb.sig.cross, fast, slow),
+        sb.alloc.all_in(long_only=True),
+        name="sma_cross",
+    )
     direct = cb.run()
     assert via_manifest.trades.equals(direct.trades)
     assert m.refs["fast"].id == fast.id
 
 
-def test_explain_and_stream_mode_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_and_stream_mode_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["explain", str(EXAMPLE)]) == 0
     text = capsys.readouterr().out
     assert "relational: one fused Ibis expression" in text and "recursive" in text
@@ -48,7 +58,9 @@ def test_explain_and_stream_mode_from_the_command_line(tmp_path: Path, capsys: p
 
 def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("streambt")
-    done = subprocess.run([str(exe), "explain", str(EXAMPLE), "--mode", "stream"], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(exe), "explain", str(EXAMPLE), "--mode", "stream"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert "micro-batch" in done.stdout
 
@@ -56,20 +68,36 @@ def test_console_script_is_installed() -> None:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[[data]]\nid='p'\nkind='excel'\n", r"\[data.0\] kind must be one of csv, parquet, synthetic"),
-        ("[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nf={op='smaa', input='p.close', window=3}\n",
-         r"unknown op 'smaa'. Did you mean \"sma\"\?"),
-        ("[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nf={op='sma', input='q.close', window=3}\n",
-         r"unknown reference 'q'"),
-        ("[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nf={op='sma', input='p.close', window=0}\n",
-         r"\[indicators.f\] sma\(close, window=0\).*window must be a positive integer"),
-        ("[[data]]\nid='p'\nkind='synthetic'\n[indicators]\na={op='sma', input='b', window=2}\nb={op='sma', input='a', window=2}\n",
-         r"cycle"),
+        (
+            "[[data]]\nid='p'\nkind='excel'\n",
+            r"\[data.0\] kind must be one of csv, parquet, synthetic",
+        ),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nf={op='smaa', input='p.close', window=3}\n",
+            r"unknown op 'smaa'. Did you mean \"sma\"\?",
+        ),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nf={op='sma', input='q.close', window=3}\n",
+            r"unknown reference 'q'",
+        ),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nf={op='sma', input='p.close', window=0}\n",
+            r"\[indicators.f\] sma\(close, window=0\).*window must be a positive integer",
+        ),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[indicators]\na={op='sma', input='b', window=2}\nb={op='sma', input='a', window=2}\n",
+            r"cycle",
+        ),
         ("[data]\nid='p'\n", r"write \[\[data\]\] \(two brackets\)"),
-        ("[[data]]\nid='p'\nkind='synthetic'\n[strategy]\n", r"unknown table. Did you mean \"strategies\"\?"),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[strategy]\n",
+            r"unknown table. Did you mean \"strategies\"\?",
+        ),
         ("[[data]]\nid='p'\nkind='csv'\npath='nope.csv'\n", r"does not exist"),
-        ("[[data]]\nid='p'\nkind='synthetic'\n[[strategies]]\nsignal='p.close'\nallocation={kind='all_out'}\n",
-         r"allocation kind must be one of all_in, fixed, target_percent"),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[[strategies]]\nsignal='p.close'\nallocation={kind='all_out'}\n",
+            r"allocation kind must be one of all_in, fixed, target_percent",
+        ),
         ("x = [", r"not valid TOML"),
     ],
 )
@@ -80,6 +108,8 @@ def test_bad_manifests_name_the_table_and_the_fix(tmp_path: Path, toml: str, mes
         load_manifest(path)
 
 
-def test_cli_reports_errors_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_errors_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["run", str(tmp_path / "missing.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err

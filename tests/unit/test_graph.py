@@ -27,7 +27,9 @@ def _ids_in_fresh_process(seed: str) -> str:
     import os
 
     env.update({k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"})
-    return subprocess.run([sys.executable, "-c", BUILD], capture_output=True, text=True, check=True, env=env).stdout
+    return subprocess.run(
+        [sys.executable, "-c", BUILD], capture_output=True, text=True, check=True, env=env
+    ).stdout
 
 
 def test_ids_are_stable_across_processes_and_hash_seeds() -> None:
@@ -85,4 +87,6 @@ def test_two_strategies_share_indicator_nodes() -> None:
     assert len(smas) == 3  # sma 10 once, sma 20, sma 30
     sma10 = next(n for n in smas if n.param_dict["window"] == 10)
     plan_text = cb.plan().explain()
-    assert sum(line.split()[0] == sma10.label for line in plan_text.splitlines() if line.strip()) == 1
+    assert (
+        sum(line.split()[0] == sma10.label for line in plan_text.splitlines() if line.strip()) == 1
+    )

@@ -16,5 +16,5 @@ def test_notebook_executes(path: Path) -> None:
     namespace: dict[str, object] = {"__name__": "__notebook__"}
     for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
         source = "".join(cell["source"])
-        exec(compile(source, f"{path.name}[cell {i}]", "exec"), namespace)  # noqa: S102
+        exec(compile(source, f"{path.name}[cell {i}]", "exec"), namespace)
     assert NOTEBOOKS

@@ -1,0 +1,9 @@
+"""Performance metrics as Ibis aggregations over the equity and trade tables.
+
+Every engine computes the metrics with the same expression, so they agree to
+the last bits the engines' arithmetic allows. Definitions: ``docs/metrics.md``.
+"""
+
+from streambt.metrics.table import METRIC_COLUMNS, METRIC_SCHEMA, compute_metrics, metrics_expr
+
+__all__ = ["METRIC_COLUMNS", "METRIC_SCHEMA", "compute_metrics", "metrics_expr"]
