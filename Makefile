@@ -34,7 +34,7 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 
 bench: $(VENV)/.dev
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_sma_cross.py --json benchmarks/out/sma_cross.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache

@@ -6,14 +6,14 @@ a plan for a backend and mode, and the backend runs it.
 
 from __future__ import annotations
 
-import inspect
 import os
+import sys
 from typing import Any
 
 import pyarrow as pa
 
 from .backends import get_backend
-from .backends.base import MODES
+from .backends.base import MODES, Backend
 from .compile.plan import Plan, build_plan
 from .errors import (
     BackendError,
@@ -24,7 +24,7 @@ from .errors import (
     did_you_mean,
 )
 from .graph import ColumnKey, Graph, Node, Ref
-from .io.feeds import BAR_SCHEMA, Feed
+from .io.feeds import BAR_SCHEMA, Feed, sort_bars
 from .ops.base import Op, OpKind
 from .ops.source import Data
 from .ops.strategy import SignalStrategy
@@ -35,9 +35,13 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def _call_site() -> str:
     """'file.py:12', the first frame outside streambt: where the user declared the node."""
-    for frame in inspect.stack()[2:]:
-        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
-            return f"{os.path.basename(frame.filename)}:{frame.lineno}"
+    # Walk raw frames: inspect.stack() reads source files and costs milliseconds.
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR):
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
     return ""
 
 
@@ -214,9 +218,11 @@ class Cerebro:
         return bound, labels
 
     # -- compiling and running --------------------------------------------
-    def plan(self, backend: str = "duckdb", mode: str = "batch") -> Plan:
+    def plan(self, backend: str = "duckdb", mode: str = "batch", **options: Any) -> Plan:
         """The plan ``backend`` would run in ``mode``, with the reason for each placement."""
-        engine = get_backend(backend)
+        return self._plan(get_backend(backend, **options), mode)
+
+    def _plan(self, engine: Backend, mode: str) -> Plan:
         if mode not in MODES:
             raise BackendError(
                 f"Unknown mode {mode!r}.{did_you_mean(str(mode), MODES)} Modes: {', '.join(MODES)}"
@@ -224,7 +230,9 @@ class Cerebro:
         engine.check_mode(mode)
         return build_plan(self.graph, engine, mode)
 
-    def explain(self, backend: str = "duckdb", mode: str = "batch", show: bool = True) -> str:
+    def explain(
+        self, backend: str = "duckdb", mode: str = "batch", show: bool = True, **options: Any
+    ) -> str:
         """Print (and return) the graph and the plan with the reason for every placement."""
         lines = [f"Graph: {len(self.graph)} nodes"]
         for node in self.graph.nodes():
@@ -232,17 +240,22 @@ class Cerebro:
                 f"{role}={self.graph.node(k.node_id).column(k.output)}" for role, k in node.inputs
             )
             lines.append(f"  {node.label:<44} {node.describe()}" + (f" <- {ins}" if ins else ""))
-        text = "\n".join([*lines, self.plan(backend, mode).explain()])
+        text = "\n".join([*lines, self.plan(backend, mode, **options).explain()])
         if show:
             print(text)
         return text
 
     def run(self, backend: str = "duckdb", mode: str = "batch", **options: Any) -> Result:
-        """Compile for ``backend`` and ``mode`` and run; returns a :class:`Result`."""
+        """Compile for ``backend`` and ``mode`` and run; returns a :class:`Result`.
+
+        ``options`` configure the backend, e.g. ``micro_batch=100`` for the
+        embedded stream mode or ``placement="kernels"`` to run every node of a
+        DuckDB batch as a kernel in one pass.
+        """
         if not self._feeds:
             raise GraphError("nothing to run: add data with cb.add_data(feed) first")
-        plan = self.plan(backend, mode)
-        return get_backend(backend).run(self, plan, **options)
+        engine = get_backend(backend, **options)
+        return engine.run(self, self._plan(engine, mode))
 
     def load_bars(self) -> tuple[pa.Table, dict[str, frozenset[str]]]:
         """Load every feed, union them, and map each data node to its symbols."""
@@ -261,10 +274,10 @@ class Cerebro:
                 seen[s] = feed.name
             universes[node_id] = symbols
             tables.append(table)
-        if len(tables) > 1:
-            tables = [t.select(BAR_SCHEMA.names) for t in tables]
-        bars = pa.concat_tables(tables).sort_by([("symbol", "ascending"), ("ts", "ascending")])
-        return bars, universes
+        if len(tables) == 1:
+            return tables[0], universes
+        bars = pa.concat_tables([t.select(BAR_SCHEMA.names) for t in tables])
+        return sort_bars(bars), universes
 
     def indicator_columns(self) -> list[str]:
         """Every indicator output column, in the graph's deterministic topological order."""
@@ -280,11 +293,3 @@ class Cerebro:
         indicators = self.indicator_columns()
         bars = [c for c in table.column_names if c not in set(indicators)]
         return table.select([*bars, *indicators])
-
-    def column_names(self) -> dict[str, str]:
-        """Node label -> column name, for every indicator column."""
-        return {
-            n.label: n.column(n.op.outputs[0])
-            for n in self.graph.nodes()
-            if n.kind not in (OpKind.SOURCE, OpKind.SIMULATION)
-        }

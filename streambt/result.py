@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from .graph import Ref
 
 
-@dataclass
 class Result:
     """Tables of one run, all ``pyarrow.Table``.
 
@@ -37,14 +36,41 @@ class Result:
     >>> res.to_dir("runs/x")                 # doctest: +SKIP
     """
 
-    factors: pa.Table
-    orders: pa.Table
-    fills: pa.Table
-    trades: pa.Table
-    equity: pa.Table
-    metrics: pa.Table
-    plan: Plan | None = None
-    columns: dict[str, str] = field(default_factory=dict)
+    def __init__(
+        self,
+        factors: pa.Table,
+        orders: pa.Table,
+        fills: pa.Table,
+        trades: pa.Table,
+        equity: pa.Table,
+        metrics: pa.Table | Callable[[], pa.Table],
+        plan: Plan | None = None,
+    ) -> None:
+        self.factors = factors
+        self.orders = orders
+        self.fills = fills
+        self.trades = trades
+        self.equity = equity
+        self.plan = plan
+        # Metrics are aggregations over the whole equity curve: computed on
+        # first use, so a run (or a sweep cell) that never reads them skips them.
+        self._metrics = metrics if isinstance(metrics, pa.Table) else None
+        self._compute_metrics = None if isinstance(metrics, pa.Table) else metrics
+
+    @property
+    def metrics(self) -> pa.Table:
+        """One row per (strategy, symbol); see ``docs/metrics.md``. Computed on first access."""
+        if self._metrics is None:
+            assert self._compute_metrics is not None
+            self._metrics = self._compute_metrics()
+            self._compute_metrics = None
+        return self._metrics
+
+    def __repr__(self) -> str:
+        return (
+            f"Result({self.factors.num_rows} bars, {len(self.symbols)} symbol(s), "
+            f"{self.orders.num_rows} orders, {self.trades.num_rows} trades)"
+        )
 
     @property
     def symbols(self) -> list[str]:

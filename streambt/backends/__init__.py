@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from typing import Any
 
 from ..errors import BackendError, did_you_mean
 from .base import Backend, Support
@@ -13,8 +15,8 @@ REGISTRY: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-def get_backend(name: str) -> Backend:
-    """Instantiate the backend called ``name``.
+def get_backend(name: str, **options: Any) -> Backend:
+    """Instantiate the backend called ``name`` with its ``options``.
 
     Examples
     --------
@@ -34,7 +36,13 @@ def get_backend(name: str) -> Backend:
         raise BackendError(
             f"backend {name!r} needs packages that are not installed ({exc.name}); run {hint}"
         ) from exc
-    backend: Backend = getattr(module, cls_name)()
+    cls = getattr(module, cls_name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        takes = ", ".join(accepted) or "no options"
+        raise BackendError(f"backend {name!r} has no option {unknown[0]!r}; it takes {takes}")
+    backend: Backend = cls(**options)
     return backend
 
 

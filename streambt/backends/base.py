@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import BackendError
 from ..ops.base import Op
@@ -41,7 +41,7 @@ class Backend(ABC):
         """Can ``op`` run in a Relational stage in ``mode``? With the reason either way."""
 
     @abstractmethod
-    def run(self, cerebro: Cerebro, plan: Plan, **options: Any) -> Result:
+    def run(self, cerebro: Cerebro, plan: Plan) -> Result:
         """Execute ``plan`` over the cerebro's feeds."""
 
     def check_mode(self, mode: str) -> None:

@@ -15,9 +15,9 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from ..compile.ibis_lowering import IbisLowering
-from ..compile.plan import METRICS, RELATIONAL, SCAN, SIMULATE, SOURCE, Plan
+from ..compile.plan import METRICS, RELATIONAL, SCAN, SIMULATE, SOURCE, Plan, Stage
 from ..errors import BackendError
-from ..metrics import metrics_expr
+from ..metrics import bar_frame, metrics_from_bars
 from ..ops.base import Op, OpKind
 from .base import Backend, Support
 from .kernel_host import KernelRunner, SimOutput, time_ordered_chunks
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from ..result import Result
 
 KERNEL_ONLY = Support(False, "stream mode: every node is a kernel, fed micro-batch by micro-batch")
+KERNELS_PLACEMENT = Support(
+    False, "placement='kernels': every node is a kernel, one pass over the in-memory bars"
+)
+PLACEMENTS = ("relational", "kernels")
 
 
 class DuckDBBackend(Backend):
@@ -46,10 +50,22 @@ class DuckDBBackend(Backend):
         ("stream", OpKind.RECURSIVE): KERNEL_ONLY,
     }
 
-    def __init__(self) -> None:
+    def __init__(self, placement: str = "relational", micro_batch: int = 1_000) -> None:
+        if placement not in PLACEMENTS:
+            raise BackendError(
+                f"duckdb backend: placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}"
+            )
+        if isinstance(micro_batch, bool) or not isinstance(micro_batch, int) or micro_batch < 1:
+            raise BackendError(
+                f"duckdb backend: micro_batch must be a positive integer, got {micro_batch!r}"
+            )
+        self.placement = placement
+        self.micro_batch = micro_batch
         self.lowering = IbisLowering()
 
     def support(self, op: type[Op], mode: str) -> Support:
+        if mode == "batch" and self.placement == "kernels":
+            return KERNELS_PLACEMENT
         found = self.SUPPORT.get(
             (mode, op.kind), Support(False, f"{op.kind.value}: runs as a kernel")
         )
@@ -60,60 +76,53 @@ class DuckDBBackend(Backend):
             )
         return found
 
-    def run(self, cerebro: Cerebro, plan: Plan, **options: Any) -> Result:
+    def run(self, cerebro: Cerebro, plan: Plan) -> Result:
         from ..result import Result
 
-        micro_batch = int(options.pop("micro_batch", 1_000))
-        if options:
-            raise BackendError(
-                f"duckdb backend: unknown option(s) {', '.join(sorted(options))}; it takes micro_batch"
-            )
-        con = ibis.duckdb.connect()
         bars, universes = cerebro.load_bars()
         if plan.mode == "stream":
-            factors, sim = self._run_stream(cerebro, plan, bars, universes, micro_batch)
+            factors, sim = self._run_stream(cerebro, plan, bars, universes)
         else:
-            factors, sim = self._run_batch(cerebro, plan, con, bars, universes)
+            factors, sim = self._run_batch(cerebro, plan, bars, universes)
         tables = sim.tables()
-        metrics = self._metrics(con, plan, tables, cerebro)
         return Result(
             factors=cerebro.canonical_factors(factors),
             orders=tables["orders"],
             fills=tables["fills"],
             trades=tables["trades"],
             equity=tables["equity"],
-            metrics=metrics,
+            metrics=lambda: self._metrics(plan, tables, cerebro),
             plan=plan,
-            columns=cerebro.column_names(),
         )
 
     def _run_batch(
         self,
         cerebro: Cerebro,
         plan: Plan,
-        con: Any,
         bars: pa.Table,
         universes: dict[str, frozenset[str]],
     ) -> tuple[pa.Table, SimOutput]:
         graph = cerebro.graph
-        expr: ir.Table = ibis.memtable(bars)
-        table: pa.Table | None = bars
+        con: Any = None
+        expr: ir.Table | None = None  # pending relational work, not yet executed
+        table = bars
         sim = SimOutput()
-        for stage in plan.stages:
-            if stage.kind == SOURCE:
+        for group in _kernel_runs(plan):
+            if group[0].kind == RELATIONAL:
+                if expr is None:
+                    expr = ibis.memtable(table)
+                expr = self.lowering.lower_stage(expr, group[0].nodes, graph)
                 continue
-            if stage.kind == RELATIONAL:
-                expr = self.lowering.lower_stage(expr, stage.nodes, graph)
-                table = None
-            elif stage.kind in (SCAN, SIMULATE):
-                if table is None:
-                    table = con.to_pyarrow(expr.order_by(["symbol", "ts"]))
-                runner = KernelRunner(graph, stage.nodes, universes)
-                table = runner.feed(table)
-                if stage.kind == SIMULATE:
-                    sim = runner.finish()
-                expr = ibis.memtable(table)
-        if table is None:
+            if expr is not None:
+                con = con or ibis.duckdb.connect()
+                table, expr = con.to_pyarrow(expr.order_by(["symbol", "ts"])), None
+            # Adjacent kernel stages share one runner: one pass, columns converted once.
+            runner = KernelRunner(graph, [n for stage in group for n in stage.nodes], universes)
+            table = runner.feed(table)
+            if any(stage.kind == SIMULATE for stage in group):
+                sim = runner.finish()
+        if expr is not None:
+            con = con or ibis.duckdb.connect()
             table = con.to_pyarrow(expr.order_by(["symbol", "ts"]))
         return table, sim
 
@@ -123,23 +132,38 @@ class DuckDBBackend(Backend):
         plan: Plan,
         bars: pa.Table,
         universes: dict[str, frozenset[str]],
-        micro_batch: int,
     ) -> tuple[pa.Table, SimOutput]:
         nodes = [n for s in plan.stages if s.kind in (SCAN, SIMULATE, RELATIONAL) for n in s.nodes]
         runner = KernelRunner(cerebro.graph, nodes, universes)
-        chunks = [runner.feed(chunk) for chunk in time_ordered_chunks(bars, micro_batch)]
+        chunks = [runner.feed(chunk) for chunk in time_ordered_chunks(bars, self.micro_batch)]
         factors = pa.concat_tables(chunks).sort_by([("symbol", "ascending"), ("ts", "ascending")])
         return factors, runner.finish()
 
-    def _metrics(
-        self, con: Any, plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro
-    ) -> pa.Table:
+    def _metrics(self, plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro) -> pa.Table:
         if not plan.stages_of(METRICS):
             return pa.table({})
-        expr = metrics_expr(
-            ibis.memtable(tables["equity"]),
-            ibis.memtable(tables["trades"]),
-            initial_cash=cerebro.cash,
-            periods_per_year=cerebro.periods_per_year,
+        con = ibis.duckdb.connect()
+        # The per-bar frame feeds every metric family: materialize it once.
+        bars = con.create_table(
+            "streambt_metric_bars",
+            bar_frame(ibis.memtable(tables["equity"]), cerebro.cash),
+            temp=True,
+        )
+        expr = metrics_from_bars(
+            bars, ibis.memtable(tables["trades"]), cerebro.cash, cerebro.periods_per_year
         )
         return con.to_pyarrow(expr.order_by(["strategy", "symbol"]))
+
+
+def _kernel_runs(plan: Plan) -> list[list[Stage]]:
+    """The plan's executable stages, adjacent Scan/Simulate stages grouped together."""
+    groups: list[list[Stage]] = []
+    for stage in plan.stages:
+        if stage.kind in (SOURCE, METRICS):
+            continue
+        kernel = stage.kind in (SCAN, SIMULATE)
+        if kernel and groups and groups[-1][0].kind in (SCAN, SIMULATE):
+            groups[-1].append(stage)
+        else:
+            groups.append([stage])
+    return groups

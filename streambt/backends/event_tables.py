@@ -45,8 +45,12 @@ def decode_event_columns(table: str, cols: Mapping[str, np.ndarray]) -> dict[str
         if name in TS_COLUMNS:
             out[name] = pa.array(values, pa.int64(), mask=values == NO_TS).cast(TS_TYPE)
         elif name in NAMED_CODES:
-            enum = NAMED_CODES[name]
-            out[name] = pa.array([enum(int(v)).name for v in values], pa.string())
+            codes = NAMED_CODES[name]
+            names = pa.array([m.name for m in codes], pa.string())
+            lookup = {int(m): i for i, m in enumerate(codes)}
+            index = np.array([lookup[int(v)] for v in np.unique(values)], dtype=np.int64)
+            position = index[np.searchsorted(np.unique(values), values)]
+            out[name] = names.take(pa.array(position))
         else:
             out[name] = pa.array(values)
     return out

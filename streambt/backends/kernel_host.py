@@ -48,18 +48,33 @@ def kernel_for(node: Node) -> Kernel:
 def as_float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A column as float64 numpy, nulls as NaN."""
     if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    if col.type != pa.float64():
+        col = col.cast(pa.float64())
+    # Without nulls the Arrow buffer is the numpy array (no copy).
+    return np.asarray(col.to_numpy(zero_copy_only=col.null_count == 0), dtype=np.float64)
 
 
-def key_slices(symbols: np.ndarray) -> list[tuple[str, int, int]]:
-    """(symbol, start, stop) runs of a table ordered by symbol."""
-    if symbols.size == 0:
+def key_slices(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int]]:
+    """(symbol, start, stop) runs of a column ordered by symbol."""
+    if len(symbols) == 0:
         return []
-    change = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
-    starts = np.r_[0, change]
-    stops = np.r_[change, symbols.size]
-    return [(str(symbols[s]), int(s), int(e)) for s, e in zip(starts, stops, strict=True)]
+    runs = pc.run_end_encode(symbols)
+    chunks = runs.chunks if isinstance(runs, pa.ChunkedArray) else [runs]
+    out: list[tuple[str, int, int]] = []
+    offset = 0
+    for chunk in chunks:
+        ends = chunk.run_ends.to_numpy()
+        values = chunk.values.to_pylist()
+        start = 0
+        for value, end in zip(values, ends, strict=True):
+            if out and out[-1][0] == value and out[-1][2] == offset + start:
+                out[-1] = (value, out[-1][1], offset + int(end))
+            else:
+                out.append((value, offset + start, offset + int(end)))
+            start = int(end)
+        offset += len(chunk)
+    return out
 
 
 @dataclass
@@ -77,27 +92,29 @@ class SimOutput:
             if n == 0:
                 continue
             decoded = decode_event_columns(name, cols)
-            head = {"strategy": pa.array([strategy] * n), "symbol": pa.array([symbol] * n)}
+            head = {
+                "strategy": pa.repeat(pa.scalar(strategy, pa.string()), n),
+                "symbol": pa.repeat(pa.scalar(symbol, pa.string()), n),
+            }
             table = pa.table({**head, **decoded}, schema=EVENT_SCHEMAS[name])
             self.events.setdefault(name, []).append(table)
 
     def tables(self) -> dict[str, pa.Table]:
         """Concatenated tables, ordered deterministically."""
-        out: dict[str, pa.Table] = {}
-        eq = pa.concat_tables(self.equity) if self.equity else EQUITY_SCHEMA.empty_table()
-        out["equity"] = eq.sort_by(
-            [("strategy", "ascending"), ("symbol", "ascending"), ("ts", "ascending")]
-        )
+        out = {"equity": _concat_sorted(self.equity, EQUITY_SCHEMA, ["strategy", "symbol", "ts"])}
         for name, schema in EVENT_SCHEMAS.items():
-            parts = self.events.get(name, [])
-            table = pa.concat_tables(parts) if parts else schema.empty_table()
-            sort_keys = [
-                ("strategy", "ascending"),
-                ("symbol", "ascending"),
-                (schema.names[2], "ascending"),
-            ]
-            out[name] = table.sort_by(sort_keys)
+            keys = ["strategy", "symbol", schema.names[2]]
+            out[name] = _concat_sorted(self.events.get(name, []), schema, keys)
         return out
+
+
+def _concat_sorted(parts: list[pa.Table], schema: pa.Schema, keys: list[str]) -> pa.Table:
+    """Concatenate and order by ``keys``; a single part (one key, one feed) is already ordered."""
+    if not parts:
+        return schema.empty_table()
+    if len(parts) == 1:
+        return parts[0]
+    return pa.concat_tables(parts).sort_by([(k, "ascending") for k in keys])
 
 
 class KernelRunner:
@@ -122,8 +139,7 @@ class KernelRunner:
 
     def feed(self, bars: pa.Table) -> pa.Table:
         """Consume ``bars`` (ordered by symbol, ts); return them with the indicator columns added."""
-        symbols = bars.column("symbol").to_numpy(zero_copy_only=False)
-        slices = key_slices(symbols)
+        slices = key_slices(bars.column("symbol"))
         arrays: dict[str, np.ndarray] = {}
 
         def column(name: str) -> np.ndarray:
@@ -173,8 +189,8 @@ class KernelRunner:
                 self.sim_output.equity.append(
                     pa.table(
                         {
-                            "strategy": pa.array([name] * (e - s), pa.string()),
-                            "symbol": pa.array([sym] * (e - s), pa.string()),
+                            "strategy": pa.repeat(pa.scalar(name, pa.string()), e - s),
+                            "symbol": pa.repeat(pa.scalar(sym, pa.string()), e - s),
                             "ts": ts_col.slice(s, e - s),
                             "cash": rows["cash"],
                             "position": rows["position"],

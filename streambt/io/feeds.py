@@ -61,12 +61,30 @@ class Feed(ABC):
     def load(self) -> pa.Table:
         """Read, normalize to :data:`BAR_SCHEMA`, validate, and order by (symbol, ts)."""
         table = normalize_bars(self._read(), self.symbol, self.name)
-        validate_bars(table, self.name)
-        return sort_bars(table)
+        ordered = validate_bars(table, self.name, single_symbol=self.symbol is not None)
+        return table if ordered else sort_bars(table)
 
 
 def sort_bars(table: pa.Table) -> pa.Table:
+    """Order by (symbol, ts); a no-op (no copy) when already in that order."""
+    if _is_ordered(table):
+        return table
     return table.sort_by([("symbol", "ascending"), ("ts", "ascending")])
+
+
+def _is_ordered(table: pa.Table) -> bool:
+    n = table.num_rows
+    if n < 2:
+        return True
+    sym = table.column("symbol")
+    ts = table.column("ts").cast(pa.int64())
+    sym_prev, sym_next = sym.slice(0, n - 1), sym.slice(1)
+    ts_prev, ts_next = ts.slice(0, n - 1), ts.slice(1)
+    ordered = pc.or_(
+        pc.less(sym_prev, sym_next),
+        pc.and_(pc.equal(sym_prev, sym_next), pc.less_equal(ts_prev, ts_next)),
+    )
+    return bool(pc.all(ordered).as_py())
 
 
 def normalize_bars(raw: pa.Table, symbol: str | None, feed: str) -> pa.Table:
@@ -94,7 +112,7 @@ def normalize_bars(raw: pa.Table, symbol: str | None, feed: str) -> pa.Table:
                 f"{feed}: the data has a symbol column and symbol={symbol!r} was also given; pass one"
             )
     else:
-        sym = pa.array([symbol or DEFAULT_SYMBOL] * n, pa.string())
+        sym = pa.repeat(pa.scalar(symbol or DEFAULT_SYMBOL, pa.string()), n)
     cols: dict[str, pa.Array | pa.ChunkedArray] = {
         "symbol": sym,
         "ts": _to_utc(raw.column(ts_name), feed),
@@ -122,8 +140,15 @@ def _to_utc(col: pa.ChunkedArray, feed: str) -> pa.ChunkedArray:
     t = col.type
     if pa.types.is_timestamp(t):
         if t.tz is None:
-            col = pc.assume_timezone(col, "UTC")
-        return col.cast(TS_TYPE)
+            # Naive times are UTC by convention: relabel, no arithmetic.
+            col = col.cast(pa.timestamp(t.unit, tz="UTC"))
+        try:
+            return col.cast(TS_TYPE)
+        except pa.ArrowInvalid as exc:
+            raise DataError(
+                f"{feed}: timestamps finer than a microsecond ({exc}); streambt keeps microseconds. "
+                "Round them first, e.g. df['ts'] = df['ts'].dt.floor('us')"
+            ) from exc
     if pa.types.is_date(t):
         return pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC").cast(TS_TYPE)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -153,10 +178,22 @@ class PandasFeed(Feed):
     def _read(self) -> pa.Table:
         df = self.df
         if isinstance(df.index, pd.DatetimeIndex) and not any(
-            c.lower() in TS_ALIASES for c in df.columns
+            str(c).lower() in TS_ALIASES for c in df.columns
         ):
             df = df.rename_axis("ts").reset_index()
-        return pa.Table.from_pandas(df, preserve_index=False)
+        return pa.table({str(c): _arrow_column(df[c]) for c in df.columns})
+
+
+def _arrow_column(s: pd.Series) -> pa.Array:
+    """One pandas column as Arrow, without the block consolidation of ``Table.from_pandas``."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        ns = s.dt.tz_convert("UTC").array.asi8
+        return pa.array(ns, pa.int64(), mask=s.isna().to_numpy()).cast(pa.timestamp("ns", tz="UTC"))
+    if s.dtype.kind == "M":
+        return pa.array(s.array.asi8, pa.int64(), mask=s.isna().to_numpy()).cast(pa.timestamp("ns"))
+    if s.dtype.kind in "fiub":
+        return pa.array(s.to_numpy(), from_pandas=True)
+    return pa.Array.from_pandas(s)
 
 
 class ArrowFeed(Feed):

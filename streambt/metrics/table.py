@@ -119,7 +119,20 @@ def metrics_expr(
     _check_columns("equity", equity, EQUITY_COLUMNS)
     _check_columns("trades", trades, TRADE_COLUMNS)
 
-    bars = bar_frame(equity, cash)
+    return metrics_from_bars(bar_frame(equity, cash), trades, cash, ppy)
+
+
+def metrics_from_bars(
+    bars: ir.Table, trades: ir.Table, initial_cash: float, periods_per_year: float | None = None
+) -> ir.Table:
+    """:func:`metrics_expr` from an already built :func:`bar_frame`.
+
+    Every metric reads the per-bar frame; an engine that materializes it once
+    (a DuckDB temp table, a cached Spark DataFrame) computes its window
+    functions once instead of once per metric family.
+    """
+    cash = _check_number("initial_cash", initial_cash)
+    ppy = None if periods_per_year is None else _check_number("periods_per_year", periods_per_year)
     parts = [
         drawdown_durations(bars),
         pct_periods_profitable(bars, cash, "M", "pct_months_profitable"),

@@ -395,5 +395,5 @@ class SignalStrategyKernel(SimulationKernel):
 def _table(table: str, ints: np.ndarray, floats: np.ndarray, count: int) -> Columns:
     """Slice the filled part of the buffers into columns in the declared order and dtypes."""
     bufs = (ints[:, :count], floats[:, :count])
-    # int64/float64 columns stay views of the step's own buffers (no copy)
-    return {name: bufs[b][k].astype(dtype, copy=False) for name, b, k, dtype in _SLOTS[table]}
+    # Copies, not views: a view would keep the step's 2n-row buffers alive.
+    return {name: bufs[b][k].astype(dtype, copy=True) for name, b, k, dtype in _SLOTS[table]}

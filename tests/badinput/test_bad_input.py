@@ -53,6 +53,10 @@ def _bad(df: pd.DataFrame, row: int, **values: float) -> pd.DataFrame:
             r"row 6 .*repeats the timestamp of row 5.*drop_duplicates",
         ),
         (lambda d: d.assign(close="x"), r"column 'close' is not numeric"),
+        (
+            lambda d: d.assign(ts=d.ts + pd.Timedelta(1, "ns")),
+            r"finer than a microsecond.*floor\('us'\)",
+        ),
     ],
     ids=[
         "missing-volume",
@@ -66,6 +70,7 @@ def _bad(df: pd.DataFrame, row: int, **values: float) -> pd.DataFrame:
         "unsorted",
         "duplicate",
         "non-numeric",
+        "nanoseconds",
     ],
 )
 def test_bad_bars_are_rejected_with_row_and_fix(df: pd.DataFrame, mutate, message: str) -> None:

@@ -22,6 +22,7 @@ class Engine:
 REFERENCE = Engine("duckdb-batch", "duckdb", "batch")
 
 ENGINES: list[Engine] = [
+    Engine("duckdb-kernels", "duckdb", "batch", {"placement": "kernels"}),
     Engine("duckdb-stream", "duckdb", "stream", {"micro_batch": 37}),
     Engine("duckdb-stream-rowwise", "duckdb", "stream", {"micro_batch": 1}),
 ]
