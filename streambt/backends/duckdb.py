@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from ..compile.ibis_lowering import IbisLowering
+from ..compile.lowering import IbisLowering
 from ..compile.plan import METRICS, RELATIONAL, SCAN, SIMULATE, SOURCE, Plan, Stage
 from ..errors import BackendError
 from ..metrics import bar_frame, metrics_from_bars

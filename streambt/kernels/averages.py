@@ -17,25 +17,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from streambt.errors import InvalidParameterError
 from streambt.kernels._jit import JIT_DISABLED, jit
-from streambt.kernels.base import Columns, Kernel, State, scalar
+from streambt.kernels.base import Columns, Kernel, State, check_int_param, scalar
 
-__all__ = [
-    "ExponentialMovingAverageKernel",
-    "SimpleMovingAverageKernel",
-    "check_int_param",
-]
-
-
-def check_int_param(op: str, name: str, value: object, minimum: int) -> int:
-    """Return ``value`` if it is an integer >= ``minimum``, else raise InvalidParameterError."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InvalidParameterError(
-            f"{op}({name}={value!r}): {name} must be an integer >= {minimum}, got {value!r}. "
-            f"Pass e.g. {name}={max(minimum, 10)}."
-        )
-    return int(value)
+__all__ = ["ExponentialMovingAverageKernel", "SimpleMovingAverageKernel"]
 
 
 # TA-Lib's EMA step is C's fma(): one rounding of (x - prev) * k + prev. Numba

@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InvalidParameterError
+
 State = dict[str, np.ndarray]
 Columns = dict[str, np.ndarray]
 Events = dict[str, Columns]
@@ -102,6 +104,16 @@ def loads_state(blob: bytes) -> State:
     """Inverse of :func:`dumps_state`."""
     state: State = pickle.loads(blob)
     return state
+
+
+def check_int_param(op: str, name: str, value: object, minimum: int) -> int:
+    """Return ``value`` if it is an integer >= ``minimum``, else raise InvalidParameterError."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InvalidParameterError(
+            f"{op}({name}={value!r}): {name} must be an integer >= {minimum}, got {value!r}. "
+            f"Pass e.g. {name}={max(minimum, 10)}."
+        )
+    return int(value)
 
 
 def scalar(value: float | int, dtype: Any = np.float64) -> np.ndarray:

@@ -17,8 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from streambt.kernels._jit import jit
-from streambt.kernels.averages import check_int_param
-from streambt.kernels.base import Columns, Kernel, State, scalar
+from streambt.kernels.base import Columns, Kernel, State, check_int_param, scalar
 
 __all__ = ["StandardDeviationKernel"]
 

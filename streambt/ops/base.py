@@ -3,7 +3,7 @@
 An :class:`Op` subclass is a frozen, typed description: its kind (which decides
 where it can run), its input roles, its outputs and its parameters, validated
 when a node is built. Engine code lives elsewhere and is found by name:
-``compile.ibis_lowering.IbisLowering.visit_<Op>`` and ``kernels.<Op>Kernel``.
+``visit_<Op>`` in ``compile.lowering.<family>`` and ``kernels.<Op>Kernel``.
 """
 
 from __future__ import annotations

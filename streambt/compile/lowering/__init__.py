@@ -1,5 +1,9 @@
 """Ibis lowering of windowed and elementwise ops: one ``visit_<Op>`` per op.
 
+The visits live in one module per op family (``averages``, ``volatility``,
+...); :class:`IbisLowering` finds them by name, so supporting an op is adding
+its ``visit_<Op>`` function to its family's module.
+
 Every window is partitioned by the key (``symbol``) and ordered by event time
 (``ts``). Warm-up rows are null exactly where TA-Lib's output is NaN: a
 window of ``n`` is valid once it holds ``n`` non-null values, which (inputs
@@ -9,18 +13,29 @@ first valid input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Mapping
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
-from ..graph import Graph, Node
-from ..ops.base import Op
+from ...graph import Graph, Node
+from ...ops.base import Op
+from .common import NULL, Visit
 
-Visit = Callable[[ir.Table, Mapping[str, ir.Column], Mapping[str, Any]], dict[str, ir.Value]]
+#: the family modules holding ``visit_<Op>`` functions
+FAMILIES = ("averages", "volatility", "transforms", "signals")
 
-NULL = ibis.null("float64")
+
+def _collect() -> dict[str, Visit]:
+    visits: dict[str, Visit] = {}
+    for family in FAMILIES:
+        module = importlib.import_module(f"{__name__}.{family}")
+        for name, fn in vars(module).items():
+            if name.startswith("visit_") and callable(fn):
+                visits[name.removeprefix("visit_")] = fn
+    return visits
 
 
 class IbisLowering:
@@ -29,9 +44,10 @@ class IbisLowering:
     def __init__(self, key: str = "symbol", order: str = "ts") -> None:
         self.key = key
         self.order = order
+        self.visits = _collect()
 
     def supports(self, op: type[Op]) -> bool:
-        return hasattr(self, f"visit_{op.op_name()}")
+        return op.op_name() in self.visits
 
     # -- windows ---------------------------------------------------------
     def rows(self, t: ir.Table, n: int) -> Any:
@@ -67,41 +83,8 @@ class IbisLowering:
     def lower(
         self, table: ir.Table, node: Node, args: Mapping[str, ir.Column]
     ) -> dict[str, ir.Value]:
-        visit: Visit = getattr(self, f"visit_{node.op.op_name()}")
-        return visit(table, args, node.param_dict)
+        return self.visits[node.op.op_name()](self, table, args, node.param_dict)
 
-    # -- ops -------------------------------------------------------------
-    def _full(self, x: ir.Column, w: Any, n: int, value: ir.Value) -> ir.Value:
+    def full(self, x: ir.Column, w: Any, n: int, value: ir.Value) -> ir.Value:
+        """``value`` where the window ``w`` holds ``n`` non-null ``x``, else null (TA-Lib's warm-up)."""
         return ibis.ifelse(x.count().over(w) >= n, value, NULL)
-
-    def visit_SimpleMovingAverage(
-        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
-    ) -> dict[str, ir.Value]:
-        n = int(p["window"])
-        w = self.rows(t, n)
-        return {"value": self._full(a["x"], w, n, a["x"].mean().over(w))}
-
-    def visit_StandardDeviation(
-        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
-    ) -> dict[str, ir.Value]:
-        n = int(p["window"])
-        w = self.rows(t, n)
-        std = a["x"].std(how="pop").over(w) * float(p["nbdev"])
-        return {"value": self._full(a["x"], w, n, std)}
-
-    def visit_Lag(
-        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
-    ) -> dict[str, ir.Value]:
-        return {"value": a["x"].lag(int(p["periods"])).over(self.ordered(t))}
-
-    def visit_Cross(
-        self, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
-    ) -> dict[str, ir.Value]:
-        w = self.ordered(t)
-        x, y = a["a"], a["b"]
-        px, py = x.lag().over(w), y.lag().over(w)
-        up = (px < py) & (x > y)
-        down = (px > py) & (x < y)
-        value = ibis.cases((up, 1.0), (down, -1.0), else_=0.0)
-        missing = x.isnull() | y.isnull() | px.isnull() | py.isnull()
-        return {"value": ibis.ifelse(missing, NULL, value)}
