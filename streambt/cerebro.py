@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from .backends import get_backend
 from .backends.base import MODES, Backend
+from .cache import CacheMiss, FactorCache
 from .compile.plan import Plan, build_plan
 from .errors import (
     BackendError,
@@ -25,7 +26,7 @@ from .errors import (
 )
 from .graph import ColumnKey, Graph, Node, Ref
 from .io.feeds import BAR_SCHEMA, Feed, sort_bars
-from .ops.base import Op, OpKind
+from .ops.base import INDICATOR_KINDS, Op, OpKind
 from .ops.source import Data
 from .ops.strategy import SignalStrategy
 from .result import Result
@@ -222,13 +223,13 @@ class Cerebro:
         """The plan ``backend`` would run in ``mode``, with the reason for each placement."""
         return self._plan(get_backend(backend, **options), mode)
 
-    def _plan(self, engine: Backend, mode: str) -> Plan:
+    def _plan(self, engine: Backend, mode: str, cache: FactorCache | None = None) -> Plan:
         if mode not in MODES:
             raise BackendError(
                 f"Unknown mode {mode!r}.{did_you_mean(str(mode), MODES)} Modes: {', '.join(MODES)}"
             )
         engine.check_mode(mode)
-        return build_plan(self.graph, engine, mode)
+        return build_plan(self.graph, engine, mode, cache)
 
     def explain(
         self, backend: str = "duckdb", mode: str = "batch", show: bool = True, **options: Any
@@ -239,23 +240,54 @@ class Cerebro:
             ins = ", ".join(
                 f"{role}={self.graph.node(k.node_id).column(k.output)}" for role, k in node.inputs
             )
-            lines.append(f"  {node.label:<44} {node.describe()}" + (f" <- {ins}" if ins else ""))
+            users = self.graph.nx.out_degree(node.id)
+            shared = f"  [computed once, used by {users} nodes]" if users > 1 else ""
+            lines.append(
+                f"  {node.label:<44} {node.describe()}" + (f" <- {ins}" if ins else "") + shared
+            )
         text = "\n".join([*lines, self.plan(backend, mode, **options).explain()])
         if show:
             print(text)
         return text
 
-    def run(self, backend: str = "duckdb", mode: str = "batch", **options: Any) -> Result:
+    def run(
+        self,
+        backend: str = "duckdb",
+        mode: str = "batch",
+        cache: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Result:
         """Compile for ``backend`` and ``mode`` and run; returns a :class:`Result`.
 
-        ``options`` configure the backend, e.g. ``micro_batch=100`` for the
-        embedded stream mode or ``placement="kernels"`` to run every node of a
-        DuckDB batch as a kernel in one pass.
+        ``cache`` names a folder for the factor cache: indicator columns
+        computed before on the same data are loaded instead of recomputed
+        (see :mod:`streambt.cache`). ``options`` configure the backend, e.g.
+        ``micro_batch=100`` for the embedded stream mode or
+        ``placement="kernels"`` to run every node of a DuckDB batch as a kernel.
+
+        Examples
+        --------
+        >>> res = cb.run()                                  # doctest: +SKIP
+        >>> res = cb.run(mode="stream", micro_batch=100)    # doctest: +SKIP
         """
         if not self._feeds:
             raise GraphError("nothing to run: add data with cb.add_data(feed) first")
         engine = get_backend(backend, **options)
-        return engine.run(self, self._plan(engine, mode))
+        factor_cache = FactorCache(cache, self._feeds) if cache is not None else None
+        for _ in range(len(self.graph) + 1):
+            plan = self._plan(engine, mode, factor_cache)
+            try:
+                result = engine.run(self, plan)
+            except CacheMiss as miss:
+                assert factor_cache is not None
+                factor_cache.discard(miss)
+                continue
+            if factor_cache is not None:
+                cached = {n.id for n in plan.cached}
+                computed = [n for n in self.graph.of_kind(*INDICATOR_KINDS) if n.id not in cached]
+                factor_cache.store(computed, result.factors)
+            return result
+        raise AssertionError("unreachable: every cache miss removes one cached node")
 
     def load_bars(self) -> tuple[pa.Table, dict[str, frozenset[str]]]:
         """Load every feed, union them, and map each data node to its symbols."""
@@ -281,12 +313,7 @@ class Cerebro:
 
     def indicator_columns(self) -> list[str]:
         """Every indicator output column, in the graph's deterministic topological order."""
-        return [
-            n.column(o)
-            for n in self.graph.nodes()
-            if n.kind not in (OpKind.SOURCE, OpKind.SIMULATION)
-            for o in n.op.outputs
-        ]
+        return [n.column(o) for n in self.graph.of_kind(*INDICATOR_KINDS) for o in n.op.outputs]
 
     def canonical_factors(self, table: pa.Table) -> pa.Table:
         """``table`` with bar columns first, then indicator columns in graph order (engine-independent)."""

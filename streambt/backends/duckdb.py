@@ -80,6 +80,8 @@ class DuckDBBackend(Backend):
         from ..result import Result
 
         bars, universes = cerebro.load_bars()
+        if plan.cache is not None and plan.cached:
+            bars = plan.cache.attach(bars, plan.cached)
         if plan.mode == "stream":
             factors, sim = self._run_stream(cerebro, plan, bars, universes)
         else:

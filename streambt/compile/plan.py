@@ -16,6 +16,7 @@ from ..ops.base import OpKind
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
+    from ..cache import FactorCache
 
 SOURCE, RELATIONAL, SCAN, SIMULATE, METRICS = "source", "relational", "scan", "simulate", "metrics"
 
@@ -41,6 +42,9 @@ class Plan:
     backend: str
     mode: str
     stages: list[Stage]
+    #: nodes whose columns come from the factor cache instead of being computed
+    cached: list[Node] = field(default_factory=list)
+    cache: FactorCache | None = None
 
     def stages_of(self, kind: str) -> list[Stage]:
         return [s for s in self.stages if s.kind == kind]
@@ -68,8 +72,10 @@ class Plan:
         return "\n".join(lines)
 
 
-def build_plan(graph: Graph, backend: Backend, mode: str) -> Plan:
-    """Place every node of ``graph`` for ``backend`` in ``mode``."""
+def build_plan(graph: Graph, backend: Backend, mode: str, cache: FactorCache | None = None) -> Plan:
+    """Place every node of ``graph`` for ``backend`` in ``mode``; cached nodes join the source."""
+    cached_ids = cache.available(graph.nodes()) if cache is not None else set()
+    cached: list[Node] = []
     level: dict[str, int] = {}
     placed: dict[int, Stage] = {}
     source = Stage(SOURCE)
@@ -81,6 +87,11 @@ def build_plan(graph: Graph, backend: Backend, mode: str) -> Plan:
             continue
         if node.kind is OpKind.SIMULATION:
             sims.add(node, "simulation: always a kernel (the portfolio evolves bar by bar)")
+            continue
+        if node.id in cached_ids:
+            level[node.id] = 0
+            cached.append(node)
+            source.add(node, "cached: loaded from the factor cache, not recomputed")
             continue
         deps = max((level[k.node_id] for _, k in node.inputs), default=0)
         support = backend.support(node.op, mode)
@@ -98,4 +109,4 @@ def build_plan(graph: Graph, backend: Backend, mode: str) -> Plan:
     stages = [source, *(placed[k] for k in sorted(placed))]
     if sims.nodes:
         stages += [sims, Stage(METRICS)]
-    return Plan(backend.name, mode, stages)
+    return Plan(backend.name, mode, stages, cached, cache)

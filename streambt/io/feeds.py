@@ -9,6 +9,7 @@ DatetimeIndex. Naive timestamps are taken as UTC.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import DataError
+from ..graph.ids import digest
 from .validation import validate_bars
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
@@ -51,6 +53,13 @@ class Feed(ABC):
     @abstractmethod
     def _read(self) -> pa.Table:
         """The raw table, before normalization."""
+
+    def fingerprint(self) -> str:
+        """A digest that changes whenever the feed's rows would change (for the factor cache)."""
+        return digest({"describe": self.describe(), "content": self._content_digest()})
+
+    def _content_digest(self) -> str:
+        return table_digest(self._read())
 
     @property
     def name(self) -> str:
@@ -221,6 +230,12 @@ class FileFeed(Feed):
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path.name, "symbol": self.symbol}
 
+    def _content_digest(self) -> str:
+        # Size and modification time stand for the content: hashing a large
+        # file on every run would cost what the cache saves.
+        st = self.path.stat()
+        return digest([str(self.path.resolve()), st.st_size, st.st_mtime_ns])
+
 
 class CsvFeed(FileFeed):
     kind = "csv"
@@ -271,6 +286,9 @@ class SyntheticFeed(Feed):
             "price": self.price,
         }
 
+    def _content_digest(self) -> str:
+        return ""  # the description (seed, size, start, interval) fixes the bars
+
     def _read(self) -> pa.Table:
         return pa.Table.from_pandas(
             synthetic_bars(self.bars, self.seed, self.start, self.interval, self.price),
@@ -312,6 +330,20 @@ def synthetic_bars(
     return pd.DataFrame(
         {"ts": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
     )
+
+
+def table_digest(table: pa.Table) -> str:
+    """blake2b over a table's schema and column buffers: equal tables, equal digests."""
+    h = hashlib.blake2b(digest_size=32)
+    h.update(table.schema.to_string().encode())
+    for col in table.columns:
+        for chunk in col.chunks:
+            # A slice shares its parent's buffers: its offset and length tell it apart.
+            h.update(f"{chunk.offset}:{len(chunk)}".encode())
+            for buf in chunk.buffers():
+                if buf is not None:
+                    h.update(memoryview(buf))
+    return h.hexdigest()
 
 
 def _symbols_of(df: pd.DataFrame) -> list[str]:

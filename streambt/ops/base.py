@@ -29,6 +29,9 @@ class OpKind(enum.Enum):
     SIMULATION = "simulation"
 
 
+#: kinds whose nodes are indicator/signal columns of the factors table
+INDICATOR_KINDS = (OpKind.ELEMENTWISE, OpKind.WINDOWED, OpKind.RECURSIVE)
+
 Check = Callable[[Any], str | None]
 
 
