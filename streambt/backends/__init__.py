@@ -12,6 +12,7 @@ from .base import Backend, Support
 #: backend name -> (module, class, pip extra that installs its engine)
 REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "duckdb": ("streambt.backends.duckdb", "DuckDBBackend", None),
+    "polars": ("streambt.backends.polars", "PolarsBackend", "polars"),
 }
 
 

@@ -35,6 +35,8 @@ class Backend(ABC):
 
     name: ClassVar[str]
     modes: ClassVar[tuple[str, ...]] = MODES
+    #: how ``explain`` names this engine's Relational stages
+    relational_form: ClassVar[str] = "one fused Ibis expression"
 
     @abstractmethod
     def support(self, op: type[Op], mode: str) -> Support:

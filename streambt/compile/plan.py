@@ -45,6 +45,7 @@ class Plan:
     #: nodes whose columns come from the factor cache instead of being computed
     cached: list[Node] = field(default_factory=list)
     cache: FactorCache | None = None
+    relational_form: str = "one fused Ibis expression"
 
     def stages_of(self, kind: str) -> list[Stage]:
         return [s for s in self.stages if s.kind == kind]
@@ -60,7 +61,7 @@ class Plan:
         lines = [f"Plan for backend={self.backend!r}, mode={self.mode!r}"]
         titles = {
             SOURCE: "source: read feeds, validate, order by (symbol, ts)",
-            RELATIONAL: "relational: one fused Ibis expression",
+            RELATIONAL: f"relational: {self.relational_form}",
             SCAN: "scan: incremental kernels, one key (symbol) at a time",
             SIMULATE: "simulate: broker kernel per (strategy, symbol)",
             METRICS: "metrics: Ibis aggregations over equity and trades",
@@ -109,4 +110,4 @@ def build_plan(graph: Graph, backend: Backend, mode: str, cache: FactorCache | N
     stages = [source, *(placed[k] for k in sorted(placed))]
     if sims.nodes:
         stages += [sims, Stage(METRICS)]
-    return Plan(backend.name, mode, stages, cached, cache)
+    return Plan(backend.name, mode, stages, cached, cache, backend.relational_form)

@@ -33,6 +33,7 @@ class SignalStrategy(Op):
     inputs = ("signal",)
     data_fields = ("open", "high", "low", "close")
     outputs = ("cash", "position", "equity")
+    label_params = ("name",)
     params = (
         Param("name", _name, fix='pass name="my_strategy"'),
         Param("cash", positive_number, fix="pass a positive starting cash, e.g. cash=10_000"),

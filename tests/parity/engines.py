@@ -23,6 +23,8 @@ REFERENCE = Engine("duckdb-batch", "duckdb", "batch")
 
 ENGINES: list[Engine] = [
     Engine("duckdb-kernels", "duckdb", "batch", {"placement": "kernels"}),
+    Engine("polars", "polars", "batch"),
+    Engine("polars-stream", "polars", "stream", {"micro_batch": 50}),
     Engine("duckdb-stream", "duckdb", "stream", {"micro_batch": 37}),
     Engine("duckdb-stream-rowwise", "duckdb", "stream", {"micro_batch": 1}),
 ]

@@ -39,7 +39,9 @@ def _reference(case: str, frame: pd.DataFrame) -> tuple[sb.Result, dict[str, sb.
 
 
 def assert_tables_equal(got: pa.Table, want: pa.Table, what: str) -> None:
-    assert got.column_names == want.column_names, what
+    assert got.schema == want.schema, (
+        f"{what}: schema differs:\n{got.schema}\nreference:\n{want.schema}"
+    )
     assert got.num_rows == want.num_rows, (
         f"{what}: {got.num_rows} rows, reference has {want.num_rows}"
     )
