@@ -35,12 +35,14 @@ class _Counter:
         monkeypatch.setattr(averages.ExponentialMovingAverageKernel, "step", step)
 
 
-def test_second_run_loads_instead_of_computing(tmp_path: Path, bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_run_loads_instead_of_computing(
+    tmp_path: Path, bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     counter = _Counter(monkeypatch)
-    cb, fast, ema = _cerebro(bars)
+    cb, _, _ = _cerebro(bars)
     first = cb.run(cache=tmp_path)
     assert counter.calls == 1
-    cb2, fast2, ema2 = _cerebro(bars)
+    cb2, _, _ = _cerebro(bars)
     plan = cb2.plan()
     second = cb2.run(cache=tmp_path)
     assert counter.calls == 1  # not recomputed
@@ -53,7 +55,9 @@ def test_second_run_loads_instead_of_computing(tmp_path: Path, bars: pd.DataFram
     assert counter.calls == 1 and third.trades.equals(first.trades)
 
 
-def test_changed_data_or_parameters_invalidate(tmp_path: Path, bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changed_data_or_parameters_invalidate(
+    tmp_path: Path, bars: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     counter = _Counter(monkeypatch)
     _cerebro(bars)[0].run(cache=tmp_path)
     changed = bars.copy()
@@ -63,10 +67,14 @@ def test_changed_data_or_parameters_invalidate(tmp_path: Path, bars: pd.DataFram
     cb, fast, _ = _cerebro(bars, window=12)
     res = cb.run(cache=tmp_path)
     assert counter.calls == 2  # ema cached for the original data, the new sma computed
-    assert "sma_12" in res.plan.explain() and res.values(fast)[11] == pytest.approx(bars.close[:12].mean())
+    assert "sma_12" in res.plan.explain() and res.values(fast)[11] == pytest.approx(
+        bars.close[:12].mean()
+    )
 
 
-def test_a_corrupt_cache_file_is_set_aside_and_recomputed(tmp_path: Path, bars: pd.DataFrame) -> None:
+def test_a_corrupt_cache_file_is_set_aside_and_recomputed(
+    tmp_path: Path, bars: pd.DataFrame
+) -> None:
     cb, fast, _ = _cerebro(bars)
     want = cb.run(cache=tmp_path).values(fast)
     files = list(tmp_path.rglob(f"{fast.id}.parquet"))
@@ -94,6 +102,8 @@ def test_explain_shows_shared_nodes_computed_once(bars: pd.DataFrame) -> None:
     for slow in (20, 30, 40):
         fast = cb.add_indicator(sb.ind.sma, data["close"], window=10)
         slow_ref = cb.add_indicator(sb.ind.sma, data["close"], window=slow)
-        cb.add_strat(cb.add_indicator(sb.sig.cross, fast, slow_ref), sb.alloc.all_in(), name=f"s{slow}")
+        cb.add_strat(
+            cb.add_indicator(sb.sig.cross, fast, slow_ref), sb.alloc.all_in(), name=f"s{slow}"
+        )
     text = cb.explain(show=False)
     assert f"{fast.node.label}" in text and "computed once, used by 3 nodes" in text
