@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .backends import get_backend
 from .backends.base import MODES, Backend
 from .cache import CacheMiss, FactorCache
+from .causality import CausalityReport, check_causality
 from .compile.plan import Plan, build_plan
 from .errors import (
     BackendError,
@@ -25,8 +28,11 @@ from .errors import (
     did_you_mean,
 )
 from .graph import ColumnKey, Graph, Node, Ref
-from .io.feeds import BAR_SCHEMA, Feed, sort_bars
+from .graph.frames import BASE, frame_of
+from .io.feeds import BAR_SCHEMA, TS_TYPE, Feed, sort_bars
+from .io.timeframes import Timeframe
 from .ops.base import INDICATOR_KINDS, Op, OpKind
+from .ops.frames import AsOf, Resample
 from .ops.source import Data
 from .ops.strategy import SignalStrategy
 from .result import Result
@@ -96,15 +102,21 @@ class Cerebro:
         self.graph = Graph()
         self._feeds: dict[str, Feed] = {}
         self._strategies: dict[str, str] = {}
+        self._until: Any = None
 
     # -- building --------------------------------------------------------
-    def add_data(self, feed: Feed) -> Ref:
-        """Register a feed; index the returned ref by field (``data["close"]``)."""
+    def add_data(self, feed: Feed, timeframe: str | None = None) -> Ref:
+        """Register a feed; index the returned ref by field (``data["close"]``).
+
+        ``timeframe`` is the bars' interval ("1min", "1h", "1d"); it is needed to
+        resample them (it decides when a higher-timeframe bar closes).
+        """
         if not isinstance(feed, Feed):
             raise InvalidInputError(
                 f"add_data expects a feed such as sb.feeds.from_pandas(df), got {type(feed).__name__}"
             )
-        node = Node.build(Data, {}, {"feed": feed.describe(), "timeframe": None}, {}, _call_site())
+        tf = None if timeframe is None else Timeframe.parse(timeframe).key()
+        node = Node.build(Data, {}, {"feed": feed.describe(), "timeframe": tf}, {}, _call_site())
         node = self.graph.add(node)
         self._feeds.setdefault(node.id, feed)
         return Ref(node, owner=id(self))
@@ -128,8 +140,97 @@ class Cerebro:
         site = _call_site()
         where = f"{call} at {site}" if site else call
         bound, input_labels = self._bind(op, inputs, where)
+        if not op.data_fields:
+            bound = self._align(bound, where)
         node = Node.build(op, bound, op.validate(params, where), input_labels, site)
         return Ref(self.graph.add(node), owner=id(self))
+
+    def resample(self, data: Ref, timeframe: str, tz: str = "UTC") -> Ref:
+        """Bars of a higher timeframe built from ``data``'s bars; index by field like data.
+
+        Indicators on the result are usable by nodes and strategies on ``data``'s
+        timeframe: each row sees a higher-timeframe value only once its bar has
+        closed (a 1h bar labelled 10:00 is first seen by the 1min bar labelled 10:59).
+        ``tz`` sets where daily bars start (the exchange's midnight).
+
+        Examples
+        --------
+        >>> data = cb.add_data(feed, timeframe="1min")          # doctest: +SKIP
+        >>> hourly = cb.resample(data, "1h")                    # doctest: +SKIP
+        >>> trend = cb.add_indicator(sb.ind.sma, hourly["close"], window=20)  # doctest: +SKIP
+        """
+        where = f"resample({data!r}, {timeframe!r})"
+        if not isinstance(data, Ref) or data.node.op is not Data or data.output is not None:
+            raise InvalidInputError(
+                f"{where}: resample takes a data ref from cb.add_data, got {data!r}"
+            )
+        self._check_owner(data, where)
+        base = data.node.param_dict["timeframe"]
+        if base is None:
+            raise GraphError(
+                f"{where}: the bars' own interval is unknown; declare it with "
+                "cb.add_data(feed, timeframe='1min') so a higher-timeframe bar's close is known"
+            )
+        target = Timeframe.parse(timeframe, tz)
+        if target.micros <= Timeframe.from_key(base).micros:
+            raise InvalidParameterError(
+                f"{where}: {timeframe!r} is not coarser than the bars' {base!r}; resample to a longer interval"
+            )
+        inputs = {f: ColumnKey(data.id, f) for f in Resample.data_fields}
+        params = {"timeframe": target.key(), "base": base}
+        node = Node.build(Resample, inputs, params, {}, _call_site())
+        return Ref(self.graph.add(node), owner=id(self))
+
+    def _align(self, bound: dict[str, ColumnKey], where: str) -> dict[str, ColumnKey]:
+        """Put inputs from higher timeframes on the finest input's frame (AsOf nodes)."""
+        frames = {
+            role: frame_of(self.graph, self.graph.node(k.node_id)) for role, k in bound.items()
+        }
+        if len(set(frames.values())) <= 1:
+            return bound
+        target = min(set(frames.values()), key=lambda f: self._frame_timeframe(f, bound).micros)
+        return {
+            role: key
+            if frames[role] == target
+            else self._asof(key, frames[role], target, bound, where)
+            for role, key in bound.items()
+        }
+
+    def _frame_timeframe(self, frame: str, bound: Mapping[str, ColumnKey]) -> Timeframe:
+        if frame != BASE:
+            return Timeframe.from_key(self.graph.node(frame).param_dict["timeframe"])
+        data = self._base_data(bound)
+        tf = data.param_dict["timeframe"]
+        if tf is None:
+            raise GraphError(
+                "mixing timeframes needs the base bars' interval: cb.add_data(feed, timeframe='1min')"
+            )
+        return Timeframe.from_key(tf)
+
+    def _base_data(self, bound: Mapping[str, ColumnKey]) -> Node:
+        for key in bound.values():
+            for n in [self.graph.node(key.node_id), *self.graph.ancestors(key.node_id)]:
+                if n.op is Data:
+                    return n
+        raise GraphError("no data feed among the inputs")
+
+    def _asof(
+        self, key: ColumnKey, source: str, target: str, bound: Mapping[str, ColumnKey], where: str
+    ) -> ColumnKey:
+        src_tf, dst_tf = self._frame_timeframe(source, bound), self._frame_timeframe(target, bound)
+        if src_tf.micros < dst_tf.micros:
+            raise GraphError(f"{where}: cannot place a {src_tf} column on {dst_tf} rows")
+        anchor = ColumnKey(target if target != BASE else self._base_data(bound).id, "close")
+        label = self.graph.node(key.node_id).short_label()
+        node = Node.build(
+            AsOf,
+            {"x": key, "anchor": anchor},
+            {"source": src_tf.key(), "target": dst_tf.key()},
+            {"x": label, "anchor": "close"},
+            _call_site(),
+        )
+        node = self.graph.add(node)
+        return ColumnKey(node.id, "value")
 
     def add_strat(self, signal: Ref, allocation: Any, name: str | None = None) -> Ref:
         """Trade ``signal`` with ``allocation`` (from ``sb.alloc``): the pulse + allocation style.
@@ -149,7 +250,9 @@ class Cerebro:
             raise InvalidInputError(
                 f"{where}: allocation must come from sb.alloc (all_in, fixed, target_percent), got {allocation!r}"
             )
-        data_nodes = [n for n in self.graph.ancestors(signal.id) if n.kind is OpKind.SOURCE]
+        if frame_of(self.graph, signal.node) != BASE:
+            key = self._align({"signal": key, "base": self._base_key(signal)}, where)["signal"]
+        data_nodes = [n for n in self.graph.ancestors(key.node_id) if n.op is Data]
         if len(data_nodes) != 1:
             raise GraphError(
                 f"{where}: the signal must derive from exactly one feed, it derives from {len(data_nodes)}"
@@ -175,6 +278,9 @@ class Cerebro:
         node = self.graph.add(node)
         self._strategies[name] = node.id
         return Ref(node, owner=id(self))
+
+    def _base_key(self, ref: Ref) -> ColumnKey:
+        return ColumnKey(self._base_data({"x": ref.key("base")}).id, "close")
 
     def _check_owner(self, ref: Ref, where: str) -> None:
         if ref.owner != id(self) or ref.node.id not in self.graph:
@@ -307,16 +413,43 @@ class Cerebro:
             universes[node_id] = symbols
             tables.append(table)
         if len(tables) == 1:
-            return tables[0], universes
-        bars = pa.concat_tables([t.select(BAR_SCHEMA.names) for t in tables])
-        return sort_bars(bars), universes
+            bars = tables[0]
+        else:
+            bars = sort_bars(pa.concat_tables([t.select(BAR_SCHEMA.names) for t in tables]))
+        if self._until is not None:
+            # A prefix of the data, as a causality check replays it.
+            bars = bars.filter(pc.less_equal(bars.column("ts"), pa.scalar(self._until, TS_TYPE)))
+        return bars, universes
 
-    def indicator_columns(self) -> list[str]:
-        """Every indicator output column, in the graph's deterministic topological order."""
-        return [n.column(o) for n in self.graph.of_kind(*INDICATOR_KINDS) for o in n.op.outputs]
+    def check_causality(
+        self, samples: int = 4, backend: str = "duckdb", mode: str = "batch", **options: Any
+    ) -> CausalityReport:
+        """Check that no result looks ahead: a run on the data up to ``t`` must equal the full run up to ``t``.
 
-    def canonical_factors(self, table: pa.Table) -> pa.Table:
+        Runs the graph on the whole data, then on ``samples`` prefixes, and
+        compares every factor column, order, fill, trade and equity row up to
+        each cut. A graph that peeks at the future fails, naming the first node
+        (in dependency order) whose values differ.
+
+        Examples
+        --------
+        >>> report = cb.check_causality()        # doctest: +SKIP
+        >>> report.ok, report.leaks              # doctest: +SKIP
+        (True, [])
+        """
+        return check_causality(self, samples, backend, mode, **options)
+
+    def indicator_columns(self, frame: str = BASE) -> list[str]:
+        """The indicator output columns of ``frame``, in the graph's deterministic topological order."""
+        return [
+            n.column(o)
+            for n in self.graph.of_kind(*INDICATOR_KINDS, OpKind.ALIGN)
+            if frame_of(self.graph, n) == frame
+            for o in n.op.outputs
+        ]
+
+    def canonical_factors(self, table: pa.Table, frame: str = BASE) -> pa.Table:
         """``table`` with bar columns first, then indicator columns in graph order (engine-independent)."""
-        indicators = self.indicator_columns()
+        indicators = self.indicator_columns(frame)
         bars = [c for c in table.column_names if c not in set(indicators)]
         return table.select([*bars, *indicators])

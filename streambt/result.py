@@ -45,8 +45,11 @@ class Result:
         equity: pa.Table,
         metrics: pa.Table | Callable[[], pa.Table],
         plan: Plan | None = None,
+        frames: dict[str, pa.Table] | None = None,
     ) -> None:
         self.factors = factors
+        #: higher-timeframe tables by timeframe ("1h", "1d@America/New_York"): their bars and indicators
+        self.frames = frames or {}
         self.orders = orders
         self.fills = fills
         self.trades = trades
@@ -82,11 +85,12 @@ class Result:
         With several symbols in the run, ``symbol`` picks one.
         """
         name = ref if isinstance(ref, str) else ref.column
-        if name not in self.factors.column_names:
+        tables = [self.factors, *self.frames.values()]
+        table = next((t for t in tables if name in t.column_names), None)
+        if table is None:
             raise StreambtError(
                 f"no column {name!r} in this result; pass a ref returned by this Cerebro's add_indicator"
             )
-        table = self.factors
         syms = self.symbols
         if symbol is None and len(syms) > 1:
             raise StreambtError(
@@ -110,6 +114,9 @@ class Result:
         pacsv.write_csv(self.fills, out / "fills.csv")
         pq.write_table(self.equity, out / "equity.parquet")
         pq.write_table(self.factors, out / "factors.parquet")
+        for name, table in self.frames.items():
+            safe = "".join(c if c.isalnum() else "_" for c in name)
+            pq.write_table(table, out / f"factors_{safe}.parquet")
         (out / "metrics.json").write_text(
             json.dumps(_json_rows(self.metrics), indent=2, default=str) + "\n"
         )

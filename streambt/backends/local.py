@@ -13,14 +13,19 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import ibis
+import numpy as np
 import pyarrow as pa
 
-from ..compile.plan import METRICS, RELATIONAL, SCAN, SIMULATE, SOURCE, Plan, Stage
+from ..compile.plan import ALIGN, METRICS, RELATIONAL, RESAMPLE, SCAN, SIMULATE, SOURCE, Plan, Stage
 from ..errors import BackendError
+from ..graph.frames import BASE, frame_of
+from ..io.resample import asof_values, resample_bars
+from ..io.timeframes import Timeframe
 from ..metrics import bar_frame, metrics_from_bars
 from ..ops.base import Op, OpKind
 from .base import Backend, Support
-from .kernel_host import KernelRunner, SimOutput, time_ordered_chunks
+from .kernel_host import KernelRunner, SimOutput, as_float, key_slices, time_ordered_chunks
+from .stream_frames import FramedStream
 
 if TYPE_CHECKING:
     from ..cerebro import Cerebro
@@ -92,12 +97,16 @@ class LocalBackend(Backend):
         if plan.cache is not None and plan.cached:
             bars = plan.cache.attach(bars, plan.cached)
         if plan.mode == "stream":
-            factors, sim = self._run_stream(cerebro, plan, bars, universes)
+            factors, frames, sim = self._run_stream(cerebro, plan, bars, universes)
         else:
-            factors, sim = self._run_batch(cerebro, plan, bars, universes)
+            factors, frames, sim = self._run_batch(cerebro, plan, bars, universes)
         tables = sim.tables()
         return Result(
             factors=cerebro.canonical_factors(factors),
+            frames={
+                name: cerebro.canonical_factors(frames[f], f)
+                for f, name in plan.frame_names.items()
+            },
             orders=tables["orders"],
             fills=tables["fills"],
             trades=tables["trades"],
@@ -108,36 +117,56 @@ class LocalBackend(Backend):
 
     def _run_batch(
         self, cerebro: Cerebro, plan: Plan, bars: pa.Table, universes: dict[str, frozenset[str]]
-    ) -> tuple[pa.Table, SimOutput]:
+    ) -> tuple[pa.Table, dict[str, pa.Table], SimOutput]:
         graph = cerebro.graph
-        frame: Any = None  # pending relational work, not yet executed
-        table = bars
+        tables: dict[str, pa.Table] = {BASE: bars}
+        pending: dict[str, Any] = {}  # relational work per frame, not yet executed
         sim = SimOutput()
+
+        def table(frame: str) -> pa.Table:
+            if frame in pending:
+                tables[frame] = self.collect(pending.pop(frame))
+            return tables[frame]
+
         for group in kernel_runs(plan):
-            if group[0].kind == RELATIONAL:
-                frame = self.lower_stage(
-                    self.frame(table) if frame is None else frame, group[0].nodes, graph
-                )
-                continue
-            if frame is not None:
-                table, frame = self.collect(frame), None
-            # Adjacent kernel stages share one runner: one pass, columns converted once.
-            runner = KernelRunner(graph, [n for stage in group for n in stage.nodes], universes)
-            table = runner.feed(table)
-            if any(stage.kind == SIMULATE for stage in group):
-                sim = runner.finish()
-        if frame is not None:
-            table = self.collect(frame)
-        return table, sim
+            stage = group[0]
+            frame = stage.frame
+            if stage.kind == RESAMPLE:
+                tables[frame] = self.resample(table(BASE), stage.nodes[0])
+            elif stage.kind == ALIGN:
+                for node in stage.nodes:
+                    source = frame_of(graph, graph.node(dict(node.inputs)["x"].node_id))
+                    tables[frame] = self.align(table(source), table(frame), node, graph)
+            elif stage.kind == RELATIONAL:
+                lazy = pending.pop(frame) if frame in pending else self.frame(tables[frame])
+                pending[frame] = self.lower_stage(lazy, stage.nodes, graph)
+            else:
+                # Adjacent kernel stages share one runner: one pass, columns converted once.
+                runner = KernelRunner(graph, [n for s in group for n in s.nodes], universes)
+                tables[frame] = runner.feed(table(frame))
+                if any(s.kind == SIMULATE for s in group):
+                    sim = runner.finish()
+        frames = {f: table(f) for f in plan.frame_names}
+        return table(BASE), frames, sim
+
+    def resample(self, bars: pa.Table, root: Node) -> pa.Table:
+        """The closed higher-timeframe bars of ``root`` (a Resample node) from the base bars."""
+        p = root.param_dict
+        return resample_bars(
+            bars, Timeframe.from_key(p["timeframe"]), Timeframe.from_key(p["base"])
+        )
+
+    def align(self, source: pa.Table, target: pa.Table, node: Node, graph: Graph) -> pa.Table:
+        """``target`` with the AsOf ``node``'s column: the source value as of each target row's close."""
+        return align_frames(source, target, node, graph)
 
     def _run_stream(
         self, cerebro: Cerebro, plan: Plan, bars: pa.Table, universes: dict[str, frozenset[str]]
-    ) -> tuple[pa.Table, SimOutput]:
-        nodes = [n for s in plan.stages if s.kind in (SCAN, SIMULATE, RELATIONAL) for n in s.nodes]
-        runner = KernelRunner(cerebro.graph, nodes, universes)
-        chunks = [runner.feed(chunk) for chunk in time_ordered_chunks(bars, self.micro_batch)]
+    ) -> tuple[pa.Table, dict[str, pa.Table], SimOutput]:
+        host = FramedStream(cerebro.graph, plan, universes)
+        chunks = [host.feed(chunk) for chunk in time_ordered_chunks(bars, self.micro_batch)]
         factors = pa.concat_tables(chunks).sort_by([("symbol", "ascending"), ("ts", "ascending")])
-        return factors, runner.finish()
+        return factors, host.frame_tables(), host.finish()
 
 
 def local_metrics(plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro) -> pa.Table:
@@ -163,8 +192,37 @@ def kernel_runs(plan: Plan) -> list[list[Stage]]:
         if stage.kind in (SOURCE, METRICS):
             continue
         kernel = stage.kind in (SCAN, SIMULATE)
-        if kernel and groups and groups[-1][0].kind in (SCAN, SIMULATE):
+        previous = groups[-1][0] if groups else None
+        if (
+            kernel
+            and previous
+            and previous.kind in (SCAN, SIMULATE)
+            and previous.frame == stage.frame
+        ):
             groups[-1].append(stage)
         else:
             groups.append([stage])
     return groups
+
+
+def decision_times(table: pa.Table, tf: Timeframe) -> np.ndarray:
+    """When each row's bar closes: its own ``closes_at`` for resampled bars, else ts + interval."""
+    if "closes_at" in table.column_names:
+        return table.column("closes_at").cast(pa.int64()).to_numpy()
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    return tf.bucket_ends(tf.bucket_starts(ts)) if tf.daily else ts + tf.micros
+
+
+def align_frames(source: pa.Table, target: pa.Table, node: Node, graph: Graph) -> pa.Table:
+    """Append the AsOf ``node``'s column to ``target`` (exact, per symbol)."""
+    x = dict(node.inputs)["x"]
+    values = as_float(source.column(graph.node(x.node_id).column(x.output)))
+    closes = source.column("closes_at").cast(pa.int64()).to_numpy()
+    decide = decision_times(target, Timeframe.from_key(node.param_dict["target"]))
+    out = np.full(target.num_rows, np.nan)
+    src = {sym: (s, e) for sym, s, e in key_slices(source.column("symbol"))}
+    for sym, s, e in key_slices(target.column("symbol")):
+        if sym in src:
+            a, b = src[sym]
+            out[s:e] = asof_values(decide[s:e], closes[a:b], values[a:b])
+    return target.append_column(node.column("value"), pa.array(out, pa.float64(), from_pandas=True))

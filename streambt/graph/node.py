@@ -56,7 +56,7 @@ class Node:
         }
         node_id = digest(encoded)
         if op.kind is OpKind.SOURCE:
-            label = f"data_{node_id[:SHORT_ID]}"
+            label = f"{op.label(params)}_{node_id[:SHORT_ID]}"
         else:
             args = "_".join(
                 input_labels[r] for r in (*op.inputs, *op.data_fields) if r in input_labels

@@ -23,6 +23,8 @@ class OpKind(enum.Enum):
     """How a node can run (DESIGN.md section 2)."""
 
     SOURCE = "source"
+    #: a column of one timeframe placed on the rows of another (no look-ahead)
+    ALIGN = "align"
     ELEMENTWISE = "elementwise"
     WINDOWED = "windowed"
     RECURSIVE = "recursive"
@@ -152,7 +154,9 @@ class Op:
 def _fmt(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).replace(".", "p").replace("-", "m")
+    text = str(value).replace(".", "p").replace("-", "m")
+    # Keep column names plain identifiers ('1d@America/New_York' -> '1d_America_New_York').
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in text)
 
 
 def window_param(doc_fix: str = "pass window >= 1, e.g. window=14") -> Param:

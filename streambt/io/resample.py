@@ -1,0 +1,153 @@
+"""Resampling bars to a higher timeframe, and the as-of rule that aligns them back.
+
+Both functions are exact and engine-independent; engines with a relational
+form (DuckDB: an Ibis group-by and as-of join) must agree with them.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pyarrow as pa
+
+from ..kernels._jit import jit
+from .feeds import TS_TYPE
+from .timeframes import Timeframe
+
+RESAMPLED_SCHEMA = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("ts", TS_TYPE),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("closes_at", TS_TYPE),
+    ]
+)
+
+
+@jit
+def _bucketize(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    ts: np.ndarray,
+    base_us: int,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    acc: np.ndarray,
+    cur: np.ndarray,
+    out_i: np.ndarray,
+    out_f: np.ndarray,
+) -> int:
+    """Accumulate rows into buckets; write each bucket that closes. Returns the count written.
+
+    ``cur`` = [bucket start (or min int64), bucket end]; ``acc`` = [o, h, l, c, v] of
+    the open bucket. A bucket closes at the first row decided at or after its
+    end (``ts + base_us >= end``), or when a row of a later bucket arrives.
+    ``out_i`` rows: start, end, closing row; ``out_f`` rows: o, h, l, c, v.
+    """
+    none = np.iinfo(np.int64).min
+    k = 0
+    for j in range(ts.shape[0]):
+        if cur[0] != none and starts[j] != cur[0]:
+            out_i[0, k], out_i[1, k], out_i[2, k] = cur[0], cur[1], j
+            for f in range(5):
+                out_f[f, k] = acc[f]
+            k += 1
+            cur[0] = none
+        if cur[0] == none:
+            cur[0], cur[1] = starts[j], ends[j]
+            acc[0], acc[1], acc[2], acc[3], acc[4] = o[j], h[j], lo[j], c[j], v[j]
+        else:
+            acc[1] = max(acc[1], h[j])
+            acc[2] = min(acc[2], lo[j])
+            acc[3] = c[j]
+            acc[4] += v[j]
+        if ts[j] + base_us >= cur[1]:
+            out_i[0, k], out_i[1, k], out_i[2, k] = cur[0], cur[1], j
+            for f in range(5):
+                out_f[f, k] = acc[f]
+            k += 1
+            cur[0] = none
+    return k
+
+
+def bucket_state() -> dict[str, np.ndarray]:
+    """The state of one symbol's open bucket (none yet)."""
+    return {"acc": np.zeros(5), "cur": np.array([np.iinfo(np.int64).min, 0], dtype=np.int64)}
+
+
+def close_buckets(
+    state: dict[str, np.ndarray],
+    tf: Timeframe,
+    base_us: int,
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feed one symbol's next rows; return (ints [start, end, row], floats [ohlcv], state updated in place)."""
+    starts = tf.bucket_starts(ts)
+    ends = tf.bucket_ends(starts)
+    n = ts.shape[0]
+    out_i = np.empty((3, n + 1), dtype=np.int64)
+    out_f = np.empty((5, n + 1), dtype=np.float64)
+    k = _bucketize(
+        starts, ends, ts, base_us, o, h, lo, c, v, state["acc"], state["cur"], out_i, out_f
+    )
+    return out_i[:, :k], out_f[:, :k], state["cur"]
+
+
+def resample_bars(bars: pa.Table, tf: Timeframe, base: Timeframe) -> pa.Table:
+    """Closed higher-timeframe bars per symbol (a bucket still open at the end is left out)."""
+    symbols = bars.column("symbol").to_numpy(zero_copy_only=False)
+    ts = bars.column("ts").cast(pa.int64()).to_numpy()
+    cols = {
+        f: np.asarray(bars.column(f).to_numpy(zero_copy_only=False), dtype=np.float64)
+        for f in ("open", "high", "low", "close", "volume")
+    }
+    parts = []
+    bounds = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1], True])
+    for s, e in itertools.pairwise(bounds):
+        ints, floats, _ = close_buckets(
+            bucket_state(),
+            tf,
+            base.micros,
+            ts[s:e],
+            *(cols[f][s:e] for f in ("open", "high", "low", "close", "volume")),
+        )
+        parts.append(_table(str(symbols[s]), ints, floats))
+    return pa.concat_tables(parts) if parts else RESAMPLED_SCHEMA.empty_table()
+
+
+def _table(symbol: str, ints: np.ndarray, floats: np.ndarray) -> pa.Table:
+    n = ints.shape[1]
+    return pa.table(
+        {
+            "symbol": pa.repeat(pa.scalar(symbol, pa.string()), n),
+            "ts": pa.array(ints[0], pa.int64()).cast(TS_TYPE),
+            **{f: floats[i] for i, f in enumerate(("open", "high", "low", "close", "volume"))},
+            "closes_at": pa.array(ints[1], pa.int64()).cast(TS_TYPE),
+        },
+        schema=RESAMPLED_SCHEMA,
+    )
+
+
+def asof_values(
+    dst_decision: np.ndarray, src_closes: np.ndarray, src_values: np.ndarray, before: float = np.nan
+) -> np.ndarray:
+    """For one symbol: the last source value whose bar closed at or before each destination decision.
+
+    ``before`` is the value carried from earlier input (NaN when none).
+    """
+    idx = np.searchsorted(src_closes, dst_decision, side="right") - 1
+    out = np.where(idx >= 0, src_values[np.maximum(idx, 0)] if src_values.size else before, before)
+    return np.asarray(out, dtype=np.float64)
