@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from .. import sim  # noqa: F401  (registers the simulation kernels)
 from ..graph import Graph, Node
 from ..io.feeds import TS_TYPE
+from ..io.resample import symbol_runs
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
 from .event_tables import EVENT_SCHEMAS, decode_event_columns
@@ -57,24 +58,7 @@ def as_float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def key_slices(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int]]:
     """(symbol, start, stop) runs of a column ordered by symbol."""
-    if len(symbols) == 0:
-        return []
-    runs = pc.run_end_encode(symbols)
-    chunks = runs.chunks if isinstance(runs, pa.ChunkedArray) else [runs]
-    out: list[tuple[str, int, int]] = []
-    offset = 0
-    for chunk in chunks:
-        ends = chunk.run_ends.to_numpy()
-        values = chunk.values.to_pylist()
-        start = 0
-        for value, end in zip(values, ends, strict=True):
-            if out and out[-1][0] == value and out[-1][2] == offset + start:
-                out[-1] = (value, out[-1][1], offset + int(end))
-            else:
-                out.append((value, offset + start, offset + int(end)))
-            start = int(end)
-        offset += len(chunk)
-    return out
+    return symbol_runs(symbols)
 
 
 @dataclass

@@ -6,10 +6,9 @@ form (DuckDB: an Ibis group-by and as-of join) must agree with them.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..kernels._jit import jit
 from .feeds import TS_TYPE
@@ -108,15 +107,13 @@ def close_buckets(
 
 def resample_bars(bars: pa.Table, tf: Timeframe, base: Timeframe) -> pa.Table:
     """Closed higher-timeframe bars per symbol (a bucket still open at the end is left out)."""
-    symbols = bars.column("symbol").to_numpy(zero_copy_only=False)
     ts = bars.column("ts").cast(pa.int64()).to_numpy()
     cols = {
         f: np.asarray(bars.column(f).to_numpy(zero_copy_only=False), dtype=np.float64)
         for f in ("open", "high", "low", "close", "volume")
     }
     parts = []
-    bounds = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1], True])
-    for s, e in itertools.pairwise(bounds):
+    for symbol, s, e in symbol_runs(bars.column("symbol")):
         ints, floats, _ = close_buckets(
             bucket_state(),
             tf,
@@ -124,8 +121,22 @@ def resample_bars(bars: pa.Table, tf: Timeframe, base: Timeframe) -> pa.Table:
             ts[s:e],
             *(cols[f][s:e] for f in ("open", "high", "low", "close", "volume")),
         )
-        parts.append(_table(str(symbols[s]), ints, floats))
+        parts.append(_table(symbol, ints, floats))
     return pa.concat_tables(parts) if parts else RESAMPLED_SCHEMA.empty_table()
+
+
+def symbol_runs(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int]]:
+    """(symbol, start, stop) of each run of equal symbols, in order (a table ordered by symbol)."""
+    if len(symbols) == 0:
+        return []
+    if isinstance(symbols, pa.ChunkedArray):
+        symbols = symbols.combine_chunks()
+    runs = pc.run_end_encode(symbols)
+    ends = runs.run_ends.to_numpy()
+    starts = np.r_[0, ends[:-1]]
+    return [
+        (v, int(s), int(e)) for v, s, e in zip(runs.values.to_pylist(), starts, ends, strict=True)
+    ]
 
 
 def _table(symbol: str, ints: np.ndarray, floats: np.ndarray) -> pa.Table:
