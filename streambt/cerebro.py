@@ -299,6 +299,7 @@ class Cerebro:
                 len(inputs) != 1
                 or not isinstance(inputs[0], Ref)
                 or inputs[0].node.kind is not OpKind.SOURCE
+                or inputs[0].output is not None
             ):
                 raise InvalidInputError(
                     f"{where}: {op.short} reads {', '.join(op.data_fields)}; pass the data ref, e.g. data"

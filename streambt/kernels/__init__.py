@@ -1,7 +1,7 @@
 """Incremental kernels: the streaming form of every op (DESIGN.md section 2)."""
 
 # Importing the families registers their kernels in KERNELS.
-from . import averages, momentum, signals, transforms, volatility
+from . import averages, momentum, signals, statistics, transforms, volatility
 from .base import KERNELS, Kernel, SimulationKernel, State, dumps_state, loads_state
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "loads_state",
     "momentum",
     "signals",
+    "statistics",
     "transforms",
     "volatility",
 ]

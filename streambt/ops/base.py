@@ -98,7 +98,7 @@ class Op:
     #: short name used in column names and messages, e.g. ``sma``
     short: ClassVar[str]
     #: bump when the op's semantics change: it is part of every node id
-    version: ClassVar[int] = 1
+    version: ClassVar[int | str] = 1
     #: input roles fed by column refs, in positional order
     inputs: ClassVar[tuple[str, ...]] = ("x",)
     #: price fields read from a data ref (ops such as ATR), bound by name

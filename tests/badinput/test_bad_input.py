@@ -157,3 +157,11 @@ def test_the_same_symbol_from_two_feeds_is_rejected(df: pd.DataFrame, tmp_path) 
 def test_missing_file_is_named() -> None:
     with pytest.raises(sb.DataError, match="does not exist"):
         sb.feeds.from_csv("no/such/file.csv")
+
+
+def test_a_field_where_the_data_ref_is_expected_is_rejected() -> None:
+    cb = sb.Cerebro()
+    data = cb.add_data(sb.feeds.synthetic("X", bars=10))
+    op = sb.ind.talib("ATR")
+    with pytest.raises(sb.InvalidInputError, match=r"pass the data ref, e.g. data"):
+        cb.add_indicator(op, data["close"], timeperiod=3)

@@ -1,6 +1,7 @@
 """One place to run an indicator through every form streambt has and compare.
 
-Forms: ``relational`` (DuckDB batch, the Ibis lowering where the op has one),
+Forms: ``relational`` (DuckDB batch, the Ibis lowering where the op has one), ``polars``
+(its native lowering where it has one),
 ``kernels`` (DuckDB batch, every node a kernel), ``stream`` (the embedded
 stream mode in micro-batches of 97 rows) and ``rowwise`` (micro-batches of one
 row, for short inputs). Each form goes through ``Cerebro.run``, so the tests
@@ -22,6 +23,7 @@ FORMS: dict[str, dict[str, Any]] = {
     "relational": {"mode": "batch"},
     "kernels": {"mode": "batch", "placement": "kernels"},
     "stream": {"mode": "stream", "micro_batch": 97},
+    "polars": {"mode": "batch", "backend": "polars"},
 }
 ROWWISE = {"mode": "stream", "micro_batch": 1}
 
@@ -30,7 +32,9 @@ def gapped_bars(n: int = 3000, seed: int = 9) -> pd.DataFrame:
     """Random-walk OHLCV with price gaps (jumps of +-10 % every ~50 bars) and flat stretches."""
     rng = np.random.default_rng(seed)
     ret = rng.normal(0, 0.01, n)
-    ret[rng.random(n) < 0.02] += rng.choice([-0.1, 0.1], size=int((rng.random(n) < 0.02).sum()) or 1)[0]
+    ret[rng.random(n) < 0.02] += rng.choice(
+        [-0.1, 0.1], size=int((rng.random(n) < 0.02).sum()) or 1
+    )[0]
     close = 50 * np.exp(np.cumsum(ret))
     close[1000:1020] = close[999]  # a flat stretch: zero ranges, zero variance
     open_ = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, 0.002, n))
@@ -40,7 +44,9 @@ def gapped_bars(n: int = 3000, seed: int = 9) -> pd.DataFrame:
     hi[1000:1020] = lo[1000:1020] = close[999]
     vol = rng.integers(100, 10_000, n).astype(float)
     ts = pd.date_range("2015-01-01", periods=n, freq="1D", tz="UTC")
-    return pd.DataFrame({"ts": ts, "open": open_, "high": hi, "low": lo, "close": close, "volume": vol})
+    return pd.DataFrame(
+        {"ts": ts, "open": open_, "high": hi, "low": lo, "close": close, "volume": vol}
+    )
 
 
 DATASETS = {"goog": goog_frame, "gaps": gapped_bars}
@@ -68,7 +74,9 @@ def run_forms(
         res = cb.run(mode=opts.pop("mode"), **opts)
         outputs = ref.node.op.outputs
         out[form] = (
-            {"value": res.values(ref)} if len(outputs) == 1 else {o: res.values(ref[o]) for o in outputs}
+            {"value": res.values(ref)}
+            if len(outputs) == 1
+            else {o: res.values(ref[o]) for o in outputs}
         )
     return out
 
@@ -80,5 +88,7 @@ def assert_same(got: np.ndarray, want: np.ndarray, what: str, rtol: float = 1e-9
     gn, wn = np.isnan(got), np.isnan(want)
     if not np.array_equal(gn, wn):
         first = int(np.flatnonzero(gn != wn)[0])
-        raise AssertionError(f"{what}: null masks differ first at row {first}: got {got[first]}, want {want[first]}")
+        raise AssertionError(
+            f"{what}: null masks differ first at row {first}: got {got[first]}, want {want[first]}"
+        )
     np.testing.assert_allclose(got[~gn], want[~wn], rtol=rtol, atol=0, err_msg=what)

@@ -25,7 +25,7 @@ PolarsVisit = Callable[
 ]
 
 #: the family modules holding ``visit_<Op>`` functions
-FAMILIES = ("averages", "volatility", "transforms", "signals")
+FAMILIES = ("averages", "momentum", "volatility", "transforms", "signals")
 
 
 def _collect() -> dict[str, PolarsVisit]:
