@@ -12,8 +12,8 @@ from .ops.momentum import MovingAverageConvergenceDivergence as macd
 from .ops.momentum import RateOfChange as roc
 from .ops.momentum import RelativeStrengthIndex as rsi
 from .ops.statistics import LinearRegressionSlope as linearreg_slope
-from .ops.transforms import Lag as lag
 from .ops.talib_functions import talib
+from .ops.transforms import Lag as lag
 from .ops.user import recursive_indicator, window_indicator
 from .ops.volatility import StandardDeviation as stddev
 

@@ -11,12 +11,16 @@ if TYPE_CHECKING:
     from . import PolarsLowering
 
 
-def visit_Momentum(lw: PolarsLowering, a: Mapping[str, pl.Expr], p: Mapping[str, Any]) -> dict[str, pl.Expr]:
+def visit_Momentum(
+    lw: PolarsLowering, a: Mapping[str, pl.Expr], p: Mapping[str, Any]
+) -> dict[str, pl.Expr]:
     x = a["x"]
     return {"value": x - lw.per_key(x.shift(int(p["window"])))}
 
 
-def visit_RateOfChange(lw: PolarsLowering, a: Mapping[str, pl.Expr], p: Mapping[str, Any]) -> dict[str, pl.Expr]:
+def visit_RateOfChange(
+    lw: PolarsLowering, a: Mapping[str, pl.Expr], p: Mapping[str, Any]
+) -> dict[str, pl.Expr]:
     x = a["x"]
     prev = lw.per_key(x.shift(int(p["window"])))
     # TA-Lib: ((x / prev) - 1) * 100, and 0 where prev is 0
