@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -50,6 +51,11 @@ def _call_site() -> str:
             return f"{os.path.basename(filename)}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]
     return ""
+
+
+def _micros(ts: Any) -> int | None:
+    """A feed's start as microseconds since the epoch (None: trade from the first bar)."""
+    return None if ts is None else int(pd.Timestamp(ts).value // 1000)
 
 
 class Cerebro:
@@ -265,6 +271,7 @@ class Cerebro:
                 "cash": self.cash,
                 "commission": self.commission,
                 "allocation": allocation.to_params(),
+                "start": _micros(self._feeds[data.id].start),
             },
             where,
         )

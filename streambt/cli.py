@@ -1,8 +1,9 @@
-"""The command line: ``streambt run | explain MANIFEST.toml``."""
+"""The command line: ``streambt run | explain MANIFEST.toml`` and ``streambt data validate | ingest``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from .errors import StreambtError
+from .errors import InvalidParameterError, StreambtError
 from .manifest import load_manifest
 
 SHOWN = [
@@ -73,6 +74,100 @@ def _explain(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _policy_arg(items: list[str] | None) -> dict[str, str]:
+    policy: dict[str, str] = {}
+    for item in items or []:
+        check, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidParameterError(
+                f"--policy {item!r}: write CHECK=POLICY, e.g. --policy gaps=error"
+            )
+        policy[check.strip()] = value.strip()
+    return policy
+
+
+def _data_feed(args: argparse.Namespace) -> Any:
+    from .io import feeds
+    from .io.ingest import source_feed
+
+    policy = _policy_arg(args.policy)
+    if "://" in args.path:
+        if not args.table:
+            raise InvalidParameterError(f"{args.path} is a database: name the table with --table")
+        feed = feeds.from_table(
+            args.path, args.table, args.symbol, policy=policy, interval=args.interval
+        )
+    else:
+        feed = source_feed(args.path, args.symbol, policy, args.interval)
+    if args.start or args.end:
+        feed = feed.window(args.start, args.end)
+    return feed
+
+
+def _data_validate(args: argparse.Namespace, console: Console) -> int:
+    report = _data_feed(args).validate()
+    console.print(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    console.print(report.summary(), highlight=False, markup=False)
+    return 1 if report.failed else 0
+
+
+def _data_ingest(args: argparse.Namespace, console: Console) -> int:
+    from .io.ingest import ingest
+
+    manifest = ingest(
+        args.src,
+        args.dest,
+        args.partition,
+        symbol=args.symbol,
+        policy=_policy_arg(args.policy),
+        interval=args.interval,
+        overwrite=args.overwrite,
+    )
+    console.print(
+        f"{manifest['rows']:,} bars of {len(manifest['symbols'])} symbol(s) "
+        f"({manifest['start']} .. {manifest['end']}) written to {args.dest} in "
+        f"{len(manifest['partitions'])} partition(s); manifest: {args.dest}/manifest.json",
+        highlight=False,
+        markup=False,
+    )
+    return 0
+
+
+def _add_data_commands(sub: Any) -> None:
+    data = sub.add_parser("data", help="check and ingest bar data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    policy_help = "CHECK=POLICY, repeatable (e.g. gaps=error duplicates=repair)"
+    validate = data_sub.add_parser(
+        "validate",
+        help="print the validation report of a CSV/Parquet file, a Parquet folder or a table",
+        description="Exit code 0 when no check with policy 'error' fails, 1 otherwise.",
+    )
+    validate.add_argument("path", help="CSV or Parquet file, Parquet folder, or a database URL")
+    validate.add_argument("--table", help="the table, when PATH is a database URL")
+    validate.add_argument("--symbol", help="the symbol of a file with no symbol column")
+    validate.add_argument("--interval", help="the bar interval for the gaps check, e.g. 1min")
+    validate.add_argument("--policy", action="append", metavar="CHECK=POLICY", help=policy_help)
+    validate.add_argument("--start", help="first time to check (inclusive)")
+    validate.add_argument("--end", help="last time to check (exclusive)")
+    validate.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    validate.set_defaults(func=_data_validate)
+    ing = data_sub.add_parser(
+        "ingest", help="validate bars and write a partitioned Parquet dataset with a manifest"
+    )
+    ing.add_argument("src", help="CSV or Parquet file, or Parquet folder")
+    ing.add_argument("dest", help="the dataset folder to write")
+    ing.add_argument("--partition", default="day", help="day | symbol | symbol,day (default: day)")
+    ing.add_argument("--symbol", help="the symbol of a file with no symbol column")
+    ing.add_argument("--interval", help="the bar interval for the gaps check, e.g. 1min")
+    ing.add_argument("--policy", action="append", metavar="CHECK=POLICY", help=policy_help)
+    ing.add_argument(
+        "--overwrite", action="store_true", help="replace DEST if it is an earlier ingest"
+    )
+    ing.set_defaults(func=_data_ingest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streambt", description="Run one strategy graph on any engine."
@@ -91,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--backend")
     explain.add_argument("--mode", choices=["batch", "stream"])
     explain.set_defaults(func=_explain)
+    _add_data_commands(sub)
     return parser
 
 

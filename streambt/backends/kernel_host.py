@@ -41,6 +41,7 @@ def kernel_for(node: Node) -> Kernel:
     if node.kind is OpKind.SIMULATION:
         alloc = params.pop("allocation")
         params.pop("name")
+        params.pop("start", None)  # the host masks the warm-up, the kernel never sees it
         params.update(alloc)
     cls = KERNELS[node.op.op_name()]
     return cls(**params)
@@ -159,6 +160,7 @@ class KernelRunner:
             kernel = self.kernels[node.id]
             assert isinstance(kernel, SimulationKernel)
             name = node.param_dict["name"]
+            start = node.param_dict.get("start")
             inputs = {
                 role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs
             }
@@ -168,17 +170,23 @@ class KernelRunner:
                 if sym not in universe:
                     continue
                 cols = {"ts": ts_all[s:e], **{r: v[s:e] for r, v in inputs.items()}}
+                # Warm-up bars feed the indicators but decide nothing: no signal before the
+                # feed's start, and no equity rows for them.
+                first = 0 if start is None else int(np.searchsorted(cols["ts"], start, side="left"))
+                if first:
+                    cols["signal"] = np.where(np.arange(e - s) < first, np.nan, cols["signal"])
                 state, rows, events = kernel.step_events(self._state(node.id, sym), cols)
                 self.states[(node.id, sym)] = state
+                n = e - s - first
                 self.sim_output.equity.append(
                     pa.table(
                         {
-                            "strategy": pa.repeat(pa.scalar(name, pa.string()), e - s),
-                            "symbol": pa.repeat(pa.scalar(sym, pa.string()), e - s),
-                            "ts": ts_col.slice(s, e - s),
-                            "cash": rows["cash"],
-                            "position": rows["position"],
-                            "equity": rows["equity"],
+                            "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
+                            "symbol": pa.repeat(pa.scalar(sym, pa.string()), n),
+                            "ts": ts_col.slice(s + first, n),
+                            "cash": rows["cash"][first:],
+                            "position": rows["position"][first:],
+                            "equity": rows["equity"][first:],
                         },
                         schema=EQUITY_SCHEMA,
                     )

@@ -1,16 +1,22 @@
-"""Feeds: where bars come from, normalized to one Arrow schema.
+"""Feeds: where bars come from, selected, validated and normalized to one Arrow schema.
 
 Every feed loads to :data:`BAR_SCHEMA` (``symbol``, ``ts`` as UTC
-microseconds, float64 OHLCV), validated (:mod:`streambt.io.validation`) and
-ordered by (symbol, ts). Column names are matched case-insensitively, and the
-time column may be ``ts``, ``timestamp``, ``datetime``, ``date`` or a pandas
-DatetimeIndex. Naive timestamps are taken as UTC.
+microseconds, float64 OHLCV; :mod:`streambt.io.schema` maps raw tables onto
+it), restricted to its time range and warm-up, checked under its policy
+(:mod:`streambt.io.validation`) and ordered by (symbol, ts). Parquet datasets
+(:mod:`streambt.io.parquet`), database tables (:mod:`streambt.io.table`) and
+polars frames (:mod:`streambt.io.polars_feed`) push the columns and the range
+down to the source. docs/data.md is the user's guide.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,40 +25,141 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 from ..graph.ids import digest
-from .validation import validate_bars
-
-TS_TYPE = pa.timestamp("us", tz="UTC")
-BAR_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("ts", TS_TYPE),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.float64()),
-    ]
+from .policy import Policy
+from .report import DataWarning, ValidationReport
+from .schema import (
+    BAR_SCHEMA,
+    DEFAULT_SYMBOL,
+    TS_ALIASES,
+    TS_TYPE,
+    _arrow_column,
+    _to_utc,
+    bar_columns,
+    normalize,
+    normalize_bars,
 )
-TS_ALIASES = ("ts", "timestamp", "datetime", "date", "time")
-DEFAULT_SYMBOL = "asset"
+from .validation import check_bars
+
+__all__ = [
+    "BAR_SCHEMA",
+    "DEFAULT_SYMBOL",
+    "TS_ALIASES",
+    "TS_TYPE",
+    "Feed",
+    "bar_columns",
+    "normalize_bars",
+    "sort_bars",
+]
 
 
 class Feed(ABC):
-    """A source of bars. ``describe()`` feeds the data node's id; ``load()`` the rows."""
+    """A source of bars. ``describe()`` feeds the data node's id; ``load()`` the rows.
+
+    Every feed takes the same selection and validation options (keyword
+    arguments of every ``sb.feeds.from_*``, or :meth:`window` afterwards):
+
+    - ``start``, ``end``: the half-open time range ``[start, end)`` to trade;
+      strings, datetimes or pandas Timestamps, naive ones taken as UTC.
+    - ``warmup``: bars loaded before ``start`` so indicators are ready there:
+      an int (that many bars of each symbol) or a duration (``"30D"``,
+      ``"2h"``). The loaded table includes them; :attr:`start` tells where
+      trading may begin.
+    - ``policy``: what to do with bad bars, a dict ``{check: policy}`` or a
+      :class:`~streambt.io.policy.Policy` (docs/data.md lists the checks).
+    - ``interval``: the bar interval (``"1min"``, ``"1D"``) for the gaps
+      check; by default the median step of each symbol.
+    """
 
     symbol: str | None
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    warmup: int | pd.Timedelta | None = None
+    policy: Policy = Policy()
+    interval: pd.Timedelta | None = None
+    #: ``_read(lo, hi)`` pushes the time range down to the source
+    pushdown: bool = False
+    #: bars valid by construction: loading skips the checks
+    trusted: bool = False
 
-    @abstractmethod
+    def _configure(
+        self,
+        start: Any = None,
+        end: Any = None,
+        warmup: int | str | timedelta | None = None,
+        policy: Policy | Mapping[str, str] | None = None,
+        interval: str | timedelta | None = None,
+    ) -> None:
+        self.start = _instant(start, "start")
+        self.end = _instant(end, "end")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise InvalidParameterError(
+                f"{type(self).__name__}: end {self.end.isoformat()} is not after start "
+                f"{self.start.isoformat()}; the range is [start, end)"
+            )
+        self.warmup = _warmup(warmup)
+        if self.warmup is not None and self.start is None:
+            raise InvalidParameterError(
+                f"warmup={warmup!r} needs start=: the warm-up is loaded before the start"
+            )
+        self.policy = Policy.coerce(policy)
+        self.interval = _duration(interval, "interval") if interval is not None else None
+
+    def window(
+        self, start: Any = None, end: Any = None, warmup: int | str | timedelta | None = None
+    ) -> Feed:
+        """A copy of this feed restricted to ``[start, end)`` with ``warmup`` bars before ``start``.
+
+        Examples
+        --------
+        >>> feed = sb.feeds.from_parquet("bars/").window("2024-01-01", "2024-07-01", warmup=200)  # doctest: +SKIP
+        >>> feed.start                                                                            # doctest: +SKIP
+        Timestamp('2024-01-01 00:00:00+0000', tz='UTC')
+        """
+        out = copy.copy(self)
+        out._configure(start, end, warmup, self.policy, self.interval)
+        return out
+
+    def with_policy(
+        self,
+        policy: Policy | Mapping[str, str] | None = None,
+        interval: str | timedelta | None = None,
+    ) -> Feed:
+        """A copy of this feed with another validation policy (and bar interval for the gaps check)."""
+        out = copy.copy(self)
+        out.policy = Policy.coerce(policy)
+        out.interval = _duration(interval, "interval") if interval is not None else None
+        return out
+
     def describe(self) -> dict[str, Any]:
-        """What identifies this feed in a graph (kind, location, symbol)."""
+        """What identifies this feed in a graph (kind, location, symbol, selection, policy)."""
+        d = self._describe()
+        if self.start is not None:
+            d["start"] = self.start.isoformat()
+        if self.end is not None:
+            d["end"] = self.end.isoformat()
+        if self.warmup is not None:
+            d["warmup"] = self.warmup if isinstance(self.warmup, int) else str(self.warmup)
+        if self.interval is not None:
+            d["interval"] = str(self.interval)
+        changes = self.policy.changes()
+        if changes:
+            d["policy"] = changes
+        return d
 
     @abstractmethod
-    def _read(self) -> pa.Table:
-        """The raw table, before normalization."""
+    def _describe(self) -> dict[str, Any]:
+        """The source's own identity (kind, location, symbol)."""
+
+    @abstractmethod
+    def _read(self, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> pa.Table:
+        """The raw table, before normalization; a ``pushdown`` feed reads only ``[lo, hi)``."""
+
+    def _read_times(self, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> pa.Table:
+        """Raw symbol and time columns of ``[lo, hi)`` (for the warm-up bound); override to read less."""
+        return self._read(lo, hi)
 
     def fingerprint(self) -> str:
         """A digest that changes whenever the feed's rows would change (for the factor cache)."""
@@ -63,15 +170,228 @@ class Feed(ABC):
 
     @property
     def name(self) -> str:
-        d = self.describe()
-        where = d.get("path") or d.get("symbol") or ",".join(d.get("symbols", []))
+        d = self._describe()
+        where = d.get("path") or d.get("table") or d.get("symbol") or ",".join(d.get("symbols", []))
         return f"{d['kind']} feed {where}".strip()
 
     def load(self) -> pa.Table:
-        """Read, normalize to :data:`BAR_SCHEMA`, validate, and order by (symbol, ts)."""
-        table = normalize_bars(self._read(), self.symbol, self.name)
-        ordered = validate_bars(table, self.name, single_symbol=self.symbol is not None)
-        return table if ordered else sort_bars(table)
+        """Read the selected range (with its warm-up), normalize to :data:`BAR_SCHEMA`, apply the
+        validation policy, and order by (symbol, ts).
+
+        Raises :class:`DataError` for a check whose policy is ``error``; rows
+        dropped, repaired or kept on a policy are reported with a
+        :class:`~streambt.io.report.DataWarning`.
+        """
+        table, report = self._checked(raise_errors=True, want_report=False)
+        if report is not None and report.reported:
+            warnings.warn(report.summary(), DataWarning, stacklevel=2)
+        return table
+
+    def validate(self) -> ValidationReport:
+        """Run every check on the selected rows and report, without raising or loading anywhere.
+
+        Examples
+        --------
+        >>> report = sb.feeds.from_csv("bars.csv").validate()  # doctest: +SKIP
+        >>> print(report)                                        # doctest: +SKIP
+        """
+        _, report = self._checked(raise_errors=False, want_report=True)
+        assert report is not None
+        return report
+
+    def _checked(
+        self, raise_errors: bool, want_report: bool
+    ) -> tuple[pa.Table, ValidationReport | None]:
+        table, tz_note = self._selected()
+        if (
+            table.num_rows == 0
+            and raise_errors
+            and (self.start is not None or self.end is not None)
+        ):
+            raise DataError(f"{self.name}: no bars in {self._range_text()}; widen the range")
+        if self.trusted:
+            out = self._trim(sort_bars(table))
+            empty = ValidationReport.empty(self.name, self.policy, out.num_rows)
+            return out, empty if want_report else None
+        out, report = check_bars(
+            table,
+            self.name,
+            self.policy,
+            interval_us=_us(self.interval) if self.interval is not None else None,
+            tz_note=tz_note,
+            single_symbol=self.symbol is not None,
+            raise_errors=raise_errors,
+            want_report=want_report,
+        )
+        out = self._trim(out)
+        if report is not None:
+            report.rows_out = out.num_rows
+        if out.num_rows == 0 and raise_errors:
+            raise DataError(f"{self.name}: no bars in {self._range_text()}; widen the range")
+        return out, report
+
+    # -- the selection ------------------------------------------------------
+    def _range_text(self) -> str:
+        lo = self.start.isoformat() if self.start is not None else "the beginning"
+        hi = self.end.isoformat() if self.end is not None else "the end"
+        return f"[{lo}, {hi})"
+
+    def _selected(self) -> tuple[pa.Table, str | None]:
+        """The normalized rows of ``[start - warm-up, end)``, and the raw time column's zone note."""
+        lo = self.start
+        if self.warmup is not None and self.start is not None:
+            if isinstance(self.warmup, int):
+                lo = self._warmup_bound(self.start, self.warmup) if self.pushdown else None
+            else:
+                lo = self.start - self.warmup
+        raw = self._read(lo, self.end) if self.pushdown else self._read()
+        table, tz_note = normalize(raw, self.symbol, self.name)
+        return _in_range(table, lo, self.end), tz_note
+
+    def _warmup_bound(self, start: pd.Timestamp, bars: int) -> pd.Timestamp:
+        """The earliest time to read so that each symbol trading in [start, end) gets ``bars``
+        earlier bars: reads only times, looking back further until enough are found."""
+        sym, ts = _times(self._read_times(start, self.end), self.symbol, self.name)
+        if ts.size == 0:
+            return start
+        wanted = set(np.unique(sym).tolist())
+        if self.interval is not None:
+            step = _us(self.interval)
+        else:
+            first = np.sort(ts[sym == sym[0]])
+            step = int(np.median(np.diff(first))) if first.size > 1 else 86_400_000_000
+        lookback = max(step, 1) * (bars + 1) * 2
+        start_us = _us_of(start)
+        for _ in range(6):
+            lo = pd.Timestamp(start_us - lookback, unit="us", tz="UTC")
+            bound = _nth_last(
+                *_times(self._read_times(lo, start), self.symbol, self.name), wanted, bars
+            )
+            if bound is not None:
+                return pd.Timestamp(bound, unit="us", tz="UTC")
+            lookback *= 4
+        sym, ts = _times(self._read_times(None, start), self.symbol, self.name)
+        bound = _nth_last(sym, ts, wanted, bars, complete=False)
+        return start if bound is None else pd.Timestamp(bound, unit="us", tz="UTC")
+
+    def _trim(self, table: pa.Table) -> pa.Table:
+        """Keep the warm-up (``warmup`` bars or duration before ``start``) of the symbols that
+        have bars in ``[start, end)``; ``table`` is ordered by (symbol, ts)."""
+        if self.start is None or table.num_rows == 0:
+            return table
+        ts = table.column("ts").cast(pa.int64()).to_numpy()
+        warm = ts < _us_of(self.start)
+        if not warm.any():
+            return table
+        sym = pc.dictionary_encode(table.column("symbol")).combine_chunks()
+        codes = sym.indices.to_numpy(zero_copy_only=False)
+        n_codes = len(sym.dictionary)
+        in_window = np.bincount(codes, weights=~warm, minlength=n_codes) > 0
+        keep = in_window[codes]
+        if isinstance(self.warmup, int):
+            n_warm = np.bincount(codes, weights=warm, minlength=n_codes).astype(np.int64)
+            starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
+            block_start = np.repeat(starts, np.diff(np.r_[starts, codes.size]))
+            pos = np.arange(codes.size) - block_start
+            keep &= ~warm | (pos >= n_warm[codes] - self.warmup)
+        return table if keep.all() else table.filter(pa.array(keep))
+
+
+def _instant(value: Any, what: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"{what}={value!r} is not a time; pass an ISO 8601 string such as '2024-01-02' "
+            "or a datetime"
+        ) from exc
+    if ts is pd.NaT:
+        raise InvalidParameterError(f"{what}={value!r} is not a time")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _duration(value: Any, what: str) -> pd.Timedelta:
+    try:
+        out = pd.Timedelta(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"{what}={value!r} is not a duration; pass e.g. '1min', '1h', '1D' or '30D'"
+        ) from exc
+    if out is pd.NaT or out <= pd.Timedelta(0):
+        raise InvalidParameterError(f"{what}={value!r}: the duration must be positive")
+    return out
+
+
+def _warmup(value: Any) -> int | pd.Timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or (isinstance(value, int) and value < 0):
+        raise InvalidParameterError(
+            f"warmup={value!r}: pass a number of bars (e.g. 200) or a duration (e.g. '30D')"
+        )
+    if isinstance(value, int):
+        return value or None
+    return _duration(value, "warmup")
+
+
+def _us(delta: pd.Timedelta) -> int:
+    return int(delta.value // 1000)
+
+
+def _us_of(ts: pd.Timestamp) -> int:
+    return int(ts.value // 1000)
+
+
+def _in_range(table: pa.Table, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> pa.Table:
+    if lo is None and hi is None:
+        return table
+    ts = table.column("ts")
+    mask = None
+    if lo is not None:
+        mask = pc.greater_equal(ts, pa.scalar(lo.to_pydatetime(), TS_TYPE))
+    if hi is not None:
+        upper = pc.less(ts, pa.scalar(hi.to_pydatetime(), TS_TYPE))
+        mask = upper if mask is None else pc.and_(mask, upper)
+    # Rows without a time stay: the nulls check reports them.
+    return table.filter(pc.or_(mask, pc.is_null(ts)))
+
+
+def _times(raw: pa.Table, symbol: str | None, feed: str) -> tuple[np.ndarray, np.ndarray]:
+    """Symbols and UTC microseconds of a raw table (for the warm-up bound)."""
+    by_lower = {n.lower(): n for n in reversed(raw.column_names)}
+    ts_name = next((by_lower[a] for a in TS_ALIASES if a in by_lower), None)
+    if ts_name is None:
+        raise DataError(f"{feed}: no time column; expected one of {', '.join(TS_ALIASES)}")
+    ts_col, _ = _to_utc(raw.column(ts_name), feed)
+    ok = pc.is_valid(ts_col)
+    ts = ts_col.filter(ok).cast(pa.int64()).to_numpy()
+    if "symbol" in by_lower:
+        sym = np.asarray(raw.column(by_lower["symbol"]).filter(ok).to_pylist(), dtype=object)
+    else:
+        sym = np.full(ts.size, symbol or DEFAULT_SYMBOL, dtype=object)
+    return sym, ts
+
+
+def _nth_last(
+    sym: np.ndarray, ts: np.ndarray, wanted: set[str], bars: int, complete: bool = True
+) -> int | None:
+    """The earliest of each wanted symbol's ``bars``-th last distinct time, or None when a
+    symbol has fewer (with ``complete=False``: its earliest time instead)."""
+    bound: int | None = None
+    for s in wanted:
+        times = np.unique(ts[sym == s])
+        if times.size < bars:
+            if complete:
+                return None
+            if times.size == 0:
+                continue
+            t = int(times[0])
+        else:
+            t = int(times[-bars])
+        bound = t if bound is None else min(bound, t)
+    return bound
 
 
 def sort_bars(table: pa.Table) -> pa.Table:
@@ -96,95 +416,19 @@ def _is_ordered(table: pa.Table) -> bool:
     return bool(pc.all(ordered).as_py())
 
 
-def normalize_bars(raw: pa.Table, symbol: str | None, feed: str) -> pa.Table:
-    """Map a raw table onto :data:`BAR_SCHEMA`, with errors that name what is missing."""
-    by_lower: dict[str, str] = {}
-    for name in raw.column_names:
-        by_lower.setdefault(name.lower(), name)
-    ts_name = next((by_lower[a] for a in TS_ALIASES if a in by_lower), None)
-    if ts_name is None:
-        raise DataError(
-            f"{feed}: no time column; expected one of {', '.join(TS_ALIASES)} (or a DatetimeIndex), "
-            f"got columns {raw.column_names}"
-        )
-    missing = [f for f in ("open", "high", "low", "close", "volume") if f not in by_lower]
-    if missing:
-        raise DataError(
-            f"{feed}: missing column(s) {', '.join(missing)}; bars need open, high, low, close and volume "
-            f"(got {raw.column_names}). Rename the columns or add volume=0 when there is none"
-        )
-    n = raw.num_rows
-    if "symbol" in by_lower:
-        sym = raw.column(by_lower["symbol"]).cast(pa.string())
-        if symbol is not None:
-            raise DataError(
-                f"{feed}: the data has a symbol column and symbol={symbol!r} was also given; pass one"
-            )
-    else:
-        sym = pa.repeat(pa.scalar(symbol or DEFAULT_SYMBOL, pa.string()), n)
-    cols: dict[str, pa.Array | pa.ChunkedArray] = {
-        "symbol": sym,
-        "ts": _to_utc(raw.column(ts_name), feed),
-    }
-    for f in ("open", "high", "low", "close", "volume"):
-        col = raw.column(by_lower[f])
-        try:
-            cols[f] = col.cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise DataError(
-                f"{feed}: column {f!r} is not numeric ({col.type}); convert it to numbers"
-            ) from exc
-    extra = [
-        c
-        for c in raw.column_names
-        if c.lower() not in {*TS_ALIASES, "symbol", "open", "high", "low", "close", "volume"}
-    ]
-    table = pa.table(cols, schema=BAR_SCHEMA)
-    for c in extra:
-        table = table.append_column(c, raw.column(c))
-    return table
-
-
-def _to_utc(col: pa.ChunkedArray, feed: str) -> pa.ChunkedArray:
-    t = col.type
-    if pa.types.is_timestamp(t):
-        if t.tz is None:
-            # Naive times are UTC by convention: relabel, no arithmetic.
-            col = col.cast(pa.timestamp(t.unit, tz="UTC"))
-        try:
-            return col.cast(TS_TYPE)
-        except pa.ArrowInvalid as exc:
-            raise DataError(
-                f"{feed}: timestamps finer than a microsecond ({exc}); streambt keeps microseconds. "
-                "Round them first, e.g. df['ts'] = df['ts'].dt.floor('us')"
-            ) from exc
-    if pa.types.is_date(t):
-        return pc.assume_timezone(col.cast(pa.timestamp("us")), "UTC").cast(TS_TYPE)
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        try:
-            parsed = pd.to_datetime(col.to_pandas(), utc=True)
-        except (ValueError, TypeError) as exc:
-            raise DataError(
-                f"{feed}: cannot parse the time column as timestamps ({exc}); use ISO 8601"
-            ) from exc
-        return pa.chunked_array([pa.array(parsed, TS_TYPE)])
-    raise DataError(
-        f"{feed}: the time column has type {t}; expected timestamps, dates or ISO 8601 strings"
-    )
-
-
 class PandasFeed(Feed):
-    def __init__(self, df: pd.DataFrame, symbol: str | None = None) -> None:
+    def __init__(self, df: pd.DataFrame, symbol: str | None = None, **options: Any) -> None:
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"from_pandas expects a pandas DataFrame, got {type(df).__name__}")
         self.df = df
         self.symbol = symbol
+        self._configure(**options)
 
-    def describe(self) -> dict[str, Any]:
+    def _describe(self) -> dict[str, Any]:
         syms = [self.symbol] if self.symbol else _symbols_of(self.df)
         return {"kind": "pandas", "symbols": syms}
 
-    def _read(self) -> pa.Table:
+    def _read(self, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> pa.Table:
         df = self.df
         if isinstance(df.index, pd.DatetimeIndex) and not any(
             str(c).lower() in TS_ALIASES for c in df.columns
@@ -193,41 +437,41 @@ class PandasFeed(Feed):
         return pa.table({str(c): _arrow_column(df[c]) for c in df.columns})
 
 
-def _arrow_column(s: pd.Series) -> pa.Array:
-    """One pandas column as Arrow, without the block consolidation of ``Table.from_pandas``."""
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        ns = s.dt.tz_convert("UTC").array.asi8
-        return pa.array(ns, pa.int64(), mask=s.isna().to_numpy()).cast(pa.timestamp("ns", tz="UTC"))
-    if s.dtype.kind == "M":
-        return pa.array(s.array.asi8, pa.int64(), mask=s.isna().to_numpy()).cast(pa.timestamp("ns"))
-    if s.dtype.kind in "fiub":
-        return pa.array(s.to_numpy(), from_pandas=True)
-    return pa.Array.from_pandas(s)
-
-
 class ArrowFeed(Feed):
-    def __init__(self, table: pa.Table, symbol: str | None = None) -> None:
+    def __init__(self, table: pa.Table, symbol: str | None = None, **options: Any) -> None:
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
         self.table = table
         self.symbol = symbol
+        self._configure(**options)
 
-    def describe(self) -> dict[str, Any]:
-        syms = [self.symbol] if self.symbol else _symbols_of(self.table.to_pandas())
-        return {"kind": "arrow", "symbols": syms}
+    def _describe(self) -> dict[str, Any]:
+        return {"kind": "arrow", "symbols": _arrow_symbols(self.table, self.symbol)}
 
-    def _read(self) -> pa.Table:
+    def _read(self, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> pa.Table:
         return self.table
+
+
+def _arrow_symbols(table: pa.Table, symbol: str | None) -> list[str]:
+    if symbol:
+        return [symbol]
+    for c in table.column_names:
+        if c.lower() == "symbol":
+            return sorted(map(str, pc.unique(table.column(c)).to_pylist()))
+    return [DEFAULT_SYMBOL]
 
 
 class FileFeed(Feed):
     kind = "file"
 
-    def __init__(self, path: str | Path, symbol: str | None = None) -> None:
+    def __init__(self, path: str | Path, symbol: str | None = None, **options: Any) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise DataError(f"{self.kind} feed: {self.path} does not exist; check the path")
         self.symbol = symbol
+        self._configure(**options)
 
-    def describe(self) -> dict[str, Any]:
+    def _describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path.name, "symbol": self.symbol}
 
     def _content_digest(self) -> str:
@@ -240,22 +484,17 @@ class FileFeed(Feed):
 class CsvFeed(FileFeed):
     kind = "csv"
 
-    def _read(self) -> pa.Table:
+    def _read(self, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> pa.Table:
         try:
             return pacsv.read_csv(self.path)
         except pa.ArrowInvalid as exc:
             raise DataError(f"csv feed {self.path}: cannot parse ({exc})") from exc
 
 
-class ParquetFeed(FileFeed):
-    kind = "parquet"
-
-    def _read(self) -> pa.Table:
-        return pq.read_table(self.path)
-
-
 class SyntheticFeed(Feed):
     """Deterministic geometric random-walk bars (the examples' data)."""
+
+    trusted = True
 
     def __init__(
         self,
@@ -267,7 +506,7 @@ class SyntheticFeed(Feed):
         price: float = 100.0,
     ) -> None:
         self.symbol = symbol
-        self.bars, self.seed, self.start, self.interval, self.price = (
+        self.bars, self.seed, self.first, self.step, self.price = (
             bars,
             seed,
             start,
@@ -275,29 +514,33 @@ class SyntheticFeed(Feed):
             price,
         )
 
-    def describe(self) -> dict[str, Any]:
+    def _describe(self) -> dict[str, Any]:
         return {
             "kind": "synthetic",
             "symbol": self.symbol,
             "bars": self.bars,
             "seed": self.seed,
-            "start": self.start,
-            "interval": self.interval,
+            "start": self.first,
+            "interval": self.step,
             "price": self.price,
         }
+
+    def describe(self) -> dict[str, Any]:
+        # The generator's own start/interval keep their keys; a window is named apart.
+        d = self._describe()
+        window = {k: v for k, v in super().describe().items() if k not in d or d[k] != v}
+        if window:
+            d["window"] = {k: v for k, v in window.items() if k not in ("kind", "symbol")}
+        return d
 
     def _content_digest(self) -> str:
         return ""  # the description (seed, size, start, interval) fixes the bars
 
-    def _read(self) -> pa.Table:
+    def _read(self, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> pa.Table:
         return pa.Table.from_pandas(
-            synthetic_bars(self.bars, self.seed, self.start, self.interval, self.price),
+            synthetic_bars(self.bars, self.seed, self.first, self.step, self.price),
             preserve_index=False,
         )
-
-    def load(self) -> pa.Table:
-        table = normalize_bars(self._read(), self.symbol, self.name)
-        return sort_bars(table)
 
 
 def synthetic_bars(
@@ -353,29 +596,169 @@ def _symbols_of(df: pd.DataFrame) -> list[str]:
     return [DEFAULT_SYMBOL]
 
 
-def from_pandas(df: pd.DataFrame, symbol: str | None = None) -> Feed:
+def from_pandas(
+    df: pd.DataFrame,
+    symbol: str | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    warmup: int | str | None = None,
+    policy: Policy | Mapping[str, str] | None = None,
+    interval: str | None = None,
+) -> Feed:
     """Bars from a pandas DataFrame (ts column or DatetimeIndex, OHLCV columns).
+
+    ``start``/``end``/``warmup``/``policy``/``interval`` are those of :class:`Feed`.
 
     Examples
     --------
     >>> feed = sb.feeds.from_pandas(df, symbol="GOOG")  # doctest: +SKIP
+    >>> feed = sb.feeds.from_pandas(df, symbol="GOOG", start="2010-01-01", warmup=50)  # doctest: +SKIP
     """
-    return PandasFeed(df, symbol)
+    return PandasFeed(
+        df, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
+    )
 
 
-def from_arrow(table: pa.Table, symbol: str | None = None) -> Feed:
+def from_arrow(
+    table: pa.Table,
+    symbol: str | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    warmup: int | str | None = None,
+    policy: Policy | Mapping[str, str] | None = None,
+    interval: str | None = None,
+) -> Feed:
     """Bars from a pyarrow Table (or anything with the same columns)."""
-    return ArrowFeed(table, symbol)
+    return ArrowFeed(
+        table, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
+    )
 
 
-def from_csv(path: str | Path, symbol: str | None = None) -> Feed:
-    """Bars from a CSV file with a header row."""
-    return CsvFeed(path, symbol)
+def from_polars(
+    frame: Any,
+    symbol: str | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    warmup: int | str | None = None,
+    policy: Policy | Mapping[str, str] | None = None,
+    interval: str | None = None,
+) -> Feed:
+    """Bars from a polars DataFrame or LazyFrame.
+
+    A LazyFrame is collected with only the bar columns and the time range
+    (``[start - warmup, end)``) pushed into its plan.
+
+    Examples
+    --------
+    >>> feed = sb.feeds.from_polars(pl.scan_parquet("bars/*.parquet"), start="2024-01-01")  # doctest: +SKIP
+    """
+    from .polars_feed import PolarsFeed
+
+    return PolarsFeed(
+        frame, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
+    )
 
 
-def from_parquet(path: str | Path, symbol: str | None = None) -> Feed:
-    """Bars from a Parquet file or dataset directory."""
-    return ParquetFeed(path, symbol)
+def from_csv(
+    path: str | Path,
+    symbol: str | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    warmup: int | str | None = None,
+    policy: Policy | Mapping[str, str] | None = None,
+    interval: str | None = None,
+) -> Feed:
+    """Bars from a CSV file with a header row.
+
+    Examples
+    --------
+    >>> feed = sb.feeds.from_csv("bars.csv", policy={"gaps": "error", "duplicates": "drop"})  # doctest: +SKIP
+    """
+    return CsvFeed(
+        path, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
+    )
+
+
+def from_parquet(
+    path: str | Path,
+    symbol: str | None = None,
+    *,
+    symbols: Sequence[str] | None = None,
+    partitioning: str | Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    warmup: int | str | None = None,
+    policy: Policy | Mapping[str, str] | None = None,
+    interval: str | None = None,
+) -> Feed:
+    """Bars from a Parquet file or a dataset directory, read lazily.
+
+    Only the bar columns are read, and only the rows of ``symbols`` and of
+    ``[start - warmup, end)``: the filter goes down to the partitions
+    (``symbol=AAA/date=2024-01-02/...`` hive folders, or plain ``AAA/2024-01-02/``
+    folders) and to the row groups. ``partitioning`` is ``"hive"``, a list of
+    the folder levels' names (``["symbol", "date"]``), or None to infer it.
+
+    Examples
+    --------
+    >>> feed = sb.feeds.from_parquet("bars/", symbols=["AAA"], start="2024-03-01", warmup="30D")  # doctest: +SKIP
+    """
+    from .parquet import ParquetFeed
+
+    return ParquetFeed(
+        path,
+        symbol,
+        symbols=symbols,
+        partitioning=partitioning,
+        start=start,
+        end=end,
+        warmup=warmup,
+        policy=policy,
+        interval=interval,
+    )
+
+
+def from_table(
+    source: Any,
+    table: str,
+    symbol: str | None = None,
+    *,
+    symbols: Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    warmup: int | str | None = None,
+    policy: Policy | Mapping[str, str] | None = None,
+    interval: str | None = None,
+) -> Feed:
+    """Bars from a database table through Ibis (DuckDB, PostgreSQL, any Ibis backend).
+
+    ``source`` is an Ibis connection (``ibis.duckdb.connect("bars.db")``,
+    ``ibis.postgres.connect(...)``) or a URL (``"duckdb:///bars.db"``,
+    ``"postgres://user@127.0.0.1:5432/db"``). The bar columns, ``symbols``
+    and the time range are pushed down as one Ibis select/filter; the
+    result is fetched as Arrow.
+
+    Examples
+    --------
+    >>> feed = sb.feeds.from_table("duckdb:///bars.db", "bars", start="2024-01-01")  # doctest: +SKIP
+    """
+    from .table import TableFeed
+
+    return TableFeed(
+        source,
+        table,
+        symbol,
+        symbols=symbols,
+        start=start,
+        end=end,
+        warmup=warmup,
+        policy=policy,
+        interval=interval,
+    )
 
 
 def synthetic(

@@ -11,6 +11,12 @@ def _name(value: object) -> str | None:
     return None
 
 
+def _start(value: object) -> str | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return None
+    return "must be None or microseconds since the epoch"
+
+
 def _allocation(value: object) -> str | None:
     if not isinstance(value, dict) or value.get("allocation") not in {
         "all_in",
@@ -42,6 +48,12 @@ class SignalStrategy(Op):
             non_negative_number,
             default=0.0,
             fix="pass a fraction such as 0.001 (0.1 %)",
+        ),
+        Param(
+            "start",
+            _start,
+            default=None,
+            fix="internal: the feed's start (warm-up bars come before it)",
         ),
         Param(
             "allocation",
