@@ -11,28 +11,56 @@ from .ops.momentum import Momentum as mom
 from .ops.momentum import MovingAverageConvergenceDivergence as macd
 from .ops.momentum import RateOfChange as roc
 from .ops.momentum import RelativeStrengthIndex as rsi
+from .ops.oscillators import Aroon as aroon
+from .ops.oscillators import CommodityChannelIndex as cci
+from .ops.oscillators import MoneyFlowIndex as mfi
+from .ops.oscillators import Stochastic as stoch
+from .ops.oscillators import StochasticRSI as stochrsi
+from .ops.oscillators import WilliamsR as willr
 from .ops.statistics import LinearRegressionSlope as linearreg_slope
 from .ops.talib_functions import talib
 from .ops.transforms import Lag as lag
+from .ops.trend import AverageDirectionalIndex as adx
+from .ops.trend import MinusDirectionalIndicator as minus_di
+from .ops.trend import ParabolicSAR as sar
+from .ops.trend import PlusDirectionalIndicator as plus_di
 from .ops.user import recursive_indicator, window_indicator
+from .ops.volatility import AverageTrueRange as atr
+from .ops.volatility import BollingerBands as bbands
+from .ops.volatility import NormalizedAverageTrueRange as natr
 from .ops.volatility import StandardDeviation as stddev
+from .ops.volatility import TrueRange as trange
 
 __all__ = [
+    "adx",
+    "aroon",
+    "atr",
+    "bbands",
+    "cci",
     "dema",
     "ema",
     "kama",
     "lag",
     "linearreg_slope",
     "macd",
+    "mfi",
+    "minus_di",
     "mom",
+    "natr",
+    "plus_di",
     "recursive_indicator",
     "roc",
     "rsi",
+    "sar",
     "sma",
     "stddev",
+    "stoch",
+    "stochrsi",
     "talib",
     "tema",
+    "trange",
     "trima",
+    "willr",
     "window_indicator",
     "wma",
 ]

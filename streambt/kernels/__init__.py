@@ -1,7 +1,7 @@
 """Incremental kernels: the streaming form of every op (DESIGN.md section 2)."""
 
 # Importing the families registers their kernels in KERNELS.
-from . import averages, momentum, signals, statistics, transforms, volatility
+from . import averages, momentum, oscillators, signals, statistics, transforms, trend, volatility
 from .base import KERNELS, Kernel, SimulationKernel, State, dumps_state, loads_state
 
 __all__ = [
@@ -13,8 +13,10 @@ __all__ = [
     "dumps_state",
     "loads_state",
     "momentum",
+    "oscillators",
     "signals",
     "statistics",
     "transforms",
+    "trend",
     "volatility",
 ]

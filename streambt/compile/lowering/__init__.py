@@ -25,7 +25,7 @@ from ...ops.base import Op
 from .common import NULL, Visit
 
 #: the family modules holding ``visit_<Op>`` functions
-FAMILIES = ("averages", "momentum", "volatility", "transforms", "signals")
+FAMILIES = ("averages", "momentum", "oscillators", "volatility", "transforms", "signals")
 
 
 def _collect() -> dict[str, Visit]:
