@@ -7,6 +7,12 @@ from .ops.averages import SimpleMovingAverage as sma
 from .ops.averages import TriangularMovingAverage as trima
 from .ops.averages import TripleExponentialMovingAverage as tema
 from .ops.averages import WeightedMovingAverage as wma
+from .ops.channels import DonchianChannel as donchian
+from .ops.factors import EfficiencyRatio as trendiness
+from .ops.factors import LogReturns as log_returns
+from .ops.factors import PriceRange as range
+from .ops.factors import Returns as returns
+from .ops.factors import RollingZScore as zscore
 from .ops.momentum import Momentum as mom
 from .ops.momentum import MovingAverageConvergenceDivergence as macd
 from .ops.momentum import RateOfChange as roc
@@ -30,25 +36,36 @@ from .ops.volatility import BollingerBands as bbands
 from .ops.volatility import NormalizedAverageTrueRange as natr
 from .ops.volatility import StandardDeviation as stddev
 from .ops.volatility import TrueRange as trange
+from .ops.volume import AccumulationDistribution as ad
+from .ops.volume import ChaikinOscillator as adosc
+from .ops.volume import OnBalanceVolume as obv
+from .ops.volume import VolumeWeightedAveragePrice as vwap
 
 __all__ = [
+    "ad",
+    "adosc",
     "adx",
     "aroon",
     "atr",
     "bbands",
     "cci",
     "dema",
+    "donchian",
     "ema",
     "kama",
     "lag",
     "linearreg_slope",
+    "log_returns",
     "macd",
     "mfi",
     "minus_di",
     "mom",
     "natr",
+    "obv",
     "plus_di",
+    "range",
     "recursive_indicator",
+    "returns",
     "roc",
     "rsi",
     "sar",
@@ -59,8 +76,11 @@ __all__ = [
     "talib",
     "tema",
     "trange",
+    "trendiness",
     "trima",
+    "vwap",
     "willr",
     "window_indicator",
     "wma",
+    "zscore",
 ]

@@ -1,7 +1,19 @@
 """Incremental kernels: the streaming form of every op (DESIGN.md section 2)."""
 
 # Importing the families registers their kernels in KERNELS.
-from . import averages, momentum, oscillators, signals, statistics, transforms, trend, volatility
+from . import (
+    averages,
+    channels,
+    factors,
+    momentum,
+    oscillators,
+    signals,
+    statistics,
+    transforms,
+    trend,
+    volatility,
+    volume,
+)
 from .base import KERNELS, Kernel, SimulationKernel, State, dumps_state, loads_state
 
 __all__ = [
@@ -10,7 +22,9 @@ __all__ = [
     "SimulationKernel",
     "State",
     "averages",
+    "channels",
     "dumps_state",
+    "factors",
     "loads_state",
     "momentum",
     "oscillators",
@@ -19,4 +33,5 @@ __all__ = [
     "transforms",
     "trend",
     "volatility",
+    "volume",
 ]

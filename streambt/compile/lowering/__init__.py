@@ -25,7 +25,17 @@ from ...ops.base import Op
 from .common import NULL, Visit
 
 #: the family modules holding ``visit_<Op>`` functions
-FAMILIES = ("averages", "momentum", "oscillators", "volatility", "transforms", "signals")
+FAMILIES = (
+    "averages",
+    "channels",
+    "factors",
+    "momentum",
+    "oscillators",
+    "signals",
+    "transforms",
+    "volatility",
+    "volume",
+)
 
 
 def _collect() -> dict[str, Visit]:

@@ -1,8 +1,15 @@
 """Ibis lowering of the user's factors (definitions in docs/factors.md).
 
-Trendiness has none: its path length is a window sum over a lag, a window
-function inside a window function, which SQL cannot nest in one select; it
-runs as a kernel.
+Two factors have none and run as kernels:
+
+- trendiness: its path length is a window sum over a lag, a window function
+  inside a window function, which SQL cannot nest in one select;
+- zscore: when the window's values differ only in their last bits (e.g. an
+  RSI over flat prices), ``(x - mean) / std`` divides rounding noise by
+  rounding noise, so a SQL window (another summation order) and the kernel
+  give different numbers, not just different last bits. Measured on the
+  test data: 0.88 against 1.12 for the same row. One implementation keeps
+  every engine on the same bits.
 """
 
 from __future__ import annotations
@@ -51,15 +58,3 @@ def visit_LogReturns(
     ratio = x / prev
     # the guard keeps ln away from 0 and negatives, where engines differ (NaN, -inf, error)
     return {"value": ibis.ifelse((prev != 0) & (ratio > 0), ratio.ln(), NULL)}
-
-
-def visit_RollingZScore(
-    lw: IbisLowering, t: ir.Table, a: Mapping[str, ir.Column], p: Mapping[str, Any]
-) -> dict[str, ir.Value]:
-    n = int(p["window"])
-    w = lw.rows(t, n)
-    x = a["x"]
-    z = (x - x.mean().over(w)) / x.std(how="pop").over(w)
-    # "all equal" decided exactly, as the kernel does, not by a rounded std == 0
-    ok = (x.count().over(w) >= n) & (x.max().over(w) != x.min().over(w))
-    return {"value": ibis.ifelse(ok, z, NULL)}
