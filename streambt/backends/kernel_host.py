@@ -19,6 +19,7 @@ from .. import sim  # noqa: F401  (registers the simulation kernels)
 from ..graph import Graph, Node
 from ..io.feeds import TS_TYPE
 from ..io.resample import symbol_runs
+from ..io.schema import float_array
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
 from .event_tables import EVENT_SCHEMAS, decode_event_columns
@@ -132,9 +133,11 @@ class KernelRunner:
                 arrays[name] = as_float(bars.column(name))
             return arrays[name]
 
+        whole = len(slices) == 1
         for node in self.nodes:
             kernel = self.kernels[node.id]
-            outs = {o: np.full(bars.num_rows, np.nan) for o in node.op.outputs}
+            # Every row belongs to one slice, so every output row is written: no NaN fill.
+            outs = {o: np.empty(bars.num_rows) for o in node.op.outputs}
             inputs = {
                 role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs
             }
@@ -144,11 +147,14 @@ class KernelRunner:
                 )
                 self.states[(node.id, sym)] = state
                 for o in node.op.outputs:
-                    outs[o][s:e] = result[o]
+                    if whole:
+                        outs[o] = np.asarray(result[o], dtype=np.float64)  # one key: no copy
+                    else:
+                        outs[o][s:e] = result[o]
             for o, values in outs.items():
                 name = node.column(o)
                 arrays[name] = values
-                bars = bars.append_column(name, pa.array(values, pa.float64(), from_pandas=True))
+                bars = bars.append_column(name, float_array(values))
         if self.sims:
             self._simulate(bars, slices, column)
         return bars

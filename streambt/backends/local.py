@@ -20,6 +20,7 @@ from ..compile.plan import ALIGN, METRICS, RELATIONAL, RESAMPLE, SCAN, SIMULATE,
 from ..errors import BackendError
 from ..graph.frames import BASE, frame_of
 from ..io.resample import asof_values, resample_bars
+from ..io.schema import float_array
 from ..io.timeframes import Timeframe
 from ..metrics import bar_frame, metrics_from_bars
 from ..ops.base import Op, OpKind
@@ -225,4 +226,4 @@ def align_frames(source: pa.Table, target: pa.Table, node: Node, graph: Graph) -
         if sym in src:
             a, b = src[sym]
             out[s:e] = asof_values(decide[s:e], closes[a:b], values[a:b])
-    return target.append_column(node.column("value"), pa.array(out, pa.float64(), from_pandas=True))
+    return target.append_column(node.column("value"), float_array(out))

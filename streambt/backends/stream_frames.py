@@ -20,6 +20,7 @@ from ..compile.plan import ALIGN, RELATIONAL, RESAMPLE, SCAN, SIMULATE, Plan
 from ..graph import Graph, Node
 from ..graph.frames import BASE, frame_of
 from ..io.resample import RESAMPLED_SCHEMA, _table, asof_values, bucket_state, close_buckets
+from ..io.schema import float_array
 from ..io.timeframes import Timeframe
 from .kernel_host import KernelRunner, SimOutput, as_float, key_slices
 
@@ -104,9 +105,7 @@ class FramedStream:
             for sym in src.keys() - {sym for sym, _, _ in slices}:
                 a, b = src[sym]
                 self._asof_step(node.id, sym, np.empty(0, np.int64), closes[a:b], values[a:b])
-            rows = rows.append_column(
-                node.column("value"), pa.array(out, pa.float64(), from_pandas=True)
-            )
+            rows = rows.append_column(node.column("value"), float_array(out))
         return rows
 
     def _asof_step(

