@@ -48,7 +48,10 @@ from .io import feeds
 from .ops.base import Op
 
 OPS: dict[str, type[Op]] = {
-    name: getattr(module, name) for module in (ind, sig) for name in module.__all__
+    name: obj
+    for module in (ind, sig)
+    for name in module.__all__
+    if isinstance(obj := getattr(module, name), type) and issubclass(obj, Op)
 }
 ALLOCATIONS: dict[str, Callable[..., Any]] = {
     "all_in": alloc_ns.all_in,
@@ -192,17 +195,30 @@ class _Builder:
         self.resolving.add(name)
         spec = dict(self.indicators[name])
         op_name = spec.pop("op", None)
-        if op_name not in OPS:
+        if op_name == "talib":
+            # { op = "talib", function = "MACD", input = "prices.close", fastperiod = 12 }
+            function = spec.pop("function", None)
+            if not isinstance(function, str):
+                raise self.fail(
+                    where, "op = 'talib' needs function = 'NAME', e.g. function = 'MACD'"
+                )
+            try:
+                op: type[Op] = ind.talib(function)
+            except StreambtError as exc:
+                raise self.fail(where, str(exc)) from exc
+        elif op_name not in OPS:
             raise self.fail(
                 where,
                 f"unknown op {op_name!r}.{did_you_mean(str(op_name), OPS)} Ops: {', '.join(sorted(OPS))}",
             )
+        else:
+            op = OPS[op_name]
         if "input" in spec and "inputs" in spec:
             raise self.fail(where, "give either input = '...' or inputs = [...], not both")
         raw = spec.pop("inputs", None) or [spec.pop("input", None)]
         inputs = [self._resolve(where, r) for r in raw]
         try:
-            self.refs[name] = self.cb.add_indicator(OPS[op_name], *inputs, **spec)
+            self.refs[name] = self.cb.add_indicator(op, *inputs, **spec)
         except StreambtError as exc:
             raise self.fail(where, str(exc)) from exc
         self.resolving.discard(name)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import streambt as sb
@@ -45,6 +46,32 @@ def test_manifest_run_equals_the_python_api() -> None:
     direct = cb.run()
     assert via_manifest.trades.equals(direct.trades)
     assert m.refs["fast"].id == fast.id
+
+
+def test_any_talib_function_and_multi_output_refs_in_a_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        "[[data]]\nid='p'\nkind='synthetic'\nbars=300\n"
+        "[indicators]\n"
+        "m = { op = 'talib', function = 'MACD', input = 'p.close', fastperiod = 5 }\n"
+        "bb = { op = 'bbands', input = 'p.close', window = 20 }\n"
+        "x = { op = 'cross', inputs = ['m.macd', 'm.macdsignal'] }\n"
+        "[[strategies]]\nname='s'\nsignal='x'\n"
+    )
+    m = load_manifest(path)
+    res = m.cerebro.run()
+    import talib
+
+    close = res.values("close")
+    np.testing.assert_allclose(
+        res.values(m.refs["m"]["macd"]), talib.MACD(close, fastperiod=5)[0], rtol=1e-9
+    )
+    assert res.values(m.refs["bb"]["upper"]).shape == close.shape
+    path.write_text(
+        "[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nm = { op = 'talib', input = 'p.close' }\n"
+    )
+    with pytest.raises(sb.ManifestError, match="needs function = 'NAME'"):
+        load_manifest(path)
 
 
 def test_explain_and_stream_mode_from_the_command_line(
