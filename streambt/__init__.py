@@ -21,6 +21,7 @@ from .errors import (
     UnsupportedError,
 )
 from .graph import Ref
+from .graph.params import param
 from .result import Result
 
 __version__ = "0.1.0"
@@ -41,5 +42,6 @@ __all__ = [
     "alloc",
     "feeds",
     "ind",
+    "param",
     "sig",
 ]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -37,6 +38,7 @@ from .ops.frames import AsOf, Resample
 from .ops.source import Data
 from .ops.strategy import SignalStrategy
 from .result import Result
+from .sweep import Cell, cells, expand, swept_names
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -109,6 +111,7 @@ class Cerebro:
         self._feeds: dict[str, Feed] = {}
         self._strategies: dict[str, str] = {}
         self._until: Any = None
+        self._grid: dict[str, list[Any]] = {}
 
     # -- building --------------------------------------------------------
     def add_data(self, feed: Feed, timeframe: str | None = None) -> Ref:
@@ -335,7 +338,46 @@ class Cerebro:
     # -- compiling and running --------------------------------------------
     def plan(self, backend: str = "duckdb", mode: str = "batch", **options: Any) -> Plan:
         """The plan ``backend`` would run in ``mode``, with the reason for each placement."""
-        return self._plan(get_backend(backend, **options), mode)
+        with self._concrete():
+            return self._plan(get_backend(backend, **options), mode)
+
+    def sweep(self, grid: Mapping[str, Any]) -> None:
+        """Run every cell of ``grid`` (parameters declared with ``sb.param``) in one graph.
+
+        Each cell becomes its own strategy, named ``name[fast=10,slow=50]``;
+        indicators shared by cells are computed once. ``res.ranking()`` ranks the
+        cells by a metric.
+
+        Examples
+        --------
+        >>> fast = cb.add_indicator(sb.ind.sma, data["close"], window=sb.param("fast"))  # doctest: +SKIP
+        >>> cb.sweep({"fast": range(5, 50, 5), "slow": [50, 100, 200]})                  # doctest: +SKIP
+        >>> cb.run().ranking("sharpe")                                                   # doctest: +SKIP
+        """
+        if not isinstance(grid, Mapping):
+            raise InvalidInputError(
+                f"sweep expects a mapping of parameter name -> values, got {type(grid).__name__}"
+            )
+        grid = {name: list(values) for name, values in grid.items()}
+        cells(grid, swept_names(self.graph))  # validate the names and the size now
+        self._grid = grid
+
+    @contextmanager
+    def _concrete(self) -> Iterator[dict[str, Cell]]:
+        """While running: the graph with every sweep cell expanded into concrete nodes."""
+        declared = swept_names(self.graph)
+        if not declared:
+            yield {}
+            return
+        template, strategies = self.graph, self._strategies
+        self.graph, owners = expand(template, cells(self._grid, declared))
+        self._strategies = {
+            n.param_dict["name"]: n.id for n in self.graph.of_kind(OpKind.SIMULATION)
+        }
+        try:
+            yield owners
+        finally:
+            self.graph, self._strategies = template, strategies
 
     def _plan(self, engine: Backend, mode: str, cache: FactorCache | None = None) -> Plan:
         if mode not in MODES:
@@ -349,6 +391,10 @@ class Cerebro:
         self, backend: str = "duckdb", mode: str = "batch", show: bool = True, **options: Any
     ) -> str:
         """Print (and return) the graph and the plan with the reason for every placement."""
+        with self._concrete():
+            return self._explain(backend, mode, show, **options)
+
+    def _explain(self, backend: str, mode: str, show: bool, **options: Any) -> str:
         lines = [f"Graph: {len(self.graph)} nodes"]
         for node in self.graph.nodes():
             ins = ", ".join(
@@ -388,6 +434,12 @@ class Cerebro:
             raise GraphError("nothing to run: add data with cb.add_data(feed) first")
         engine = get_backend(backend, **options)
         factor_cache = FactorCache(cache, self._feeds) if cache is not None else None
+        with self._concrete() as owners:
+            result = self._run(engine, mode, factor_cache)
+        result.cells = {name: cell.as_dict() for name, cell in owners.items()}
+        return result
+
+    def _run(self, engine: Backend, mode: str, factor_cache: FactorCache | None) -> Result:
         for _ in range(len(self.graph) + 1):
             plan = self._plan(engine, mode, factor_cache)
             try:

@@ -50,6 +50,8 @@ class Result:
         self.factors = factors
         #: higher-timeframe tables by timeframe ("1h", "1d@America/New_York"): their bars and indicators
         self.frames = frames or {}
+        #: sweep runs: strategy name -> the parameters of its cell
+        self.cells: dict[str, dict[str, Any]] = {}
         self.orders = orders
         self.fills = fills
         self.trades = trades
@@ -104,6 +106,29 @@ class Result:
             table = table.filter(pc.equal(table.column("symbol"), symbol))
         col = table.column(name)
         return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    def ranking(self, by: str = "sharpe", descending: bool = True) -> pa.Table:
+        """The metrics of every strategy (every sweep cell), with its parameters, best first.
+
+        Examples
+        --------
+        >>> res.ranking("sharpe").slice(0, 5).to_pandas()   # doctest: +SKIP
+        """
+        metrics = self.metrics
+        if by not in metrics.column_names:
+            raise StreambtError(
+                f"no metric {by!r}; metrics are {', '.join(metrics.column_names[2:])}"
+            )
+        names = sorted({k for cell in self.cells.values() for k in cell})
+        strategies = metrics.column("strategy").to_pylist()
+        table = metrics
+        for name in names:
+            values = [self.cells.get(s, {}).get(name) for s in strategies]
+            table = table.append_column(name, pa.array(values))
+        table = table.select(["strategy", "symbol", *names, *metrics.column_names[2:]])
+        return table.sort_by(
+            [(by, "descending" if descending else "ascending"), ("strategy", "ascending")]
+        )
 
     def to_dir(self, path: str | Path) -> Path:
         """Write trades.csv, orders.csv, fills.csv, equity.parquet, factors.parquet, metrics.json."""

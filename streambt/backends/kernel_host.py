@@ -7,7 +7,9 @@ paths run the same code, which is what makes them agree.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,9 @@ from ..io.schema import float_array
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
 from .event_tables import EVENT_SCHEMAS, decode_event_columns
+
+#: below this many bar-strategies a thread pool costs more than it saves
+PARALLEL_MIN_ROWS = 200_000
 
 EQUITY_SCHEMA = pa.schema(
     [
@@ -63,12 +68,23 @@ def key_slices(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int]
     return symbol_runs(symbols)
 
 
+Key = tuple[str, str]  # (strategy, symbol)
+
+
 @dataclass
 class SimOutput:
-    """Per-bar equity rows and event tables produced by simulations."""
+    """Per-bar equity rows and event tables produced by simulations, in parts per (strategy, symbol).
 
-    equity: list[pa.Table] = field(default_factory=list)
-    events: dict[str, list[pa.Table]] = field(default_factory=dict)
+    Parts of one key arrive in time order (chunk after chunk, then ``finish``),
+    each already ordered within; putting the parts in key order (a stable sort
+    of a few keys, not of the rows) gives the tables' canonical order.
+    """
+
+    equity: list[tuple[Key, pa.Table]] = field(default_factory=list)
+    events: dict[str, list[tuple[Key, pa.Table]]] = field(default_factory=dict)
+
+    def add_equity(self, strategy: str, symbol: str, table: pa.Table) -> None:
+        self.equity.append(((strategy, symbol), table))
 
     def add_events(
         self, strategy: str, symbol: str, events: Mapping[str, Mapping[str, np.ndarray]]
@@ -83,24 +99,21 @@ class SimOutput:
                 "symbol": pa.repeat(pa.scalar(symbol, pa.string()), n),
             }
             table = pa.table({**head, **decoded}, schema=EVENT_SCHEMAS[name])
-            self.events.setdefault(name, []).append(table)
+            self.events.setdefault(name, []).append(((strategy, symbol), table))
 
     def tables(self) -> dict[str, pa.Table]:
-        """Concatenated tables, ordered deterministically."""
-        out = {"equity": _concat_sorted(self.equity, EQUITY_SCHEMA, ["strategy", "symbol", "ts"])}
+        """Concatenated tables, ordered by (strategy, symbol, time or id)."""
+        out = {"equity": _concat_in_key_order(self.equity, EQUITY_SCHEMA)}
         for name, schema in EVENT_SCHEMAS.items():
-            keys = ["strategy", "symbol", schema.names[2]]
-            out[name] = _concat_sorted(self.events.get(name, []), schema, keys)
+            out[name] = _concat_in_key_order(self.events.get(name, []), schema)
         return out
 
 
-def _concat_sorted(parts: list[pa.Table], schema: pa.Schema, keys: list[str]) -> pa.Table:
-    """Concatenate and order by ``keys``; a single part (one key, one feed) is already ordered."""
+def _concat_in_key_order(parts: list[tuple[Key, pa.Table]], schema: pa.Schema) -> pa.Table:
     if not parts:
         return schema.empty_table()
-    if len(parts) == 1:
-        return parts[0]
-    return pa.concat_tables(parts).sort_by([(k, "ascending") for k in keys])
+    ordered = sorted(parts, key=lambda part: part[0])  # stable: a key's parts keep their order
+    return pa.concat_tables([table for _, table in ordered]) if len(ordered) > 1 else ordered[0][1]
 
 
 class KernelRunner:
@@ -161,43 +174,68 @@ class KernelRunner:
 
     def _simulate(self, bars: pa.Table, slices: list[tuple[str, int, int]], column: Any) -> None:
         ts_all = bars.column("ts").cast(pa.int64()).to_numpy()
-        ts_col = bars.column("ts")
+        jobs = []
         for node in self.sims:
-            kernel = self.kernels[node.id]
-            assert isinstance(kernel, SimulationKernel)
-            name = node.param_dict["name"]
-            start = node.param_dict.get("start")
             inputs = {
                 role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs
             }
-            data_id = next(k.node_id for role, k in node.inputs if role in node.op.data_fields)
-            universe = self.universes[data_id]
-            for sym, s, e in slices:
-                if sym not in universe:
-                    continue
-                cols = {"ts": ts_all[s:e], **{r: v[s:e] for r, v in inputs.items()}}
-                # Warm-up bars feed the indicators but decide nothing: no signal before the
-                # feed's start, and no equity rows for them.
-                first = 0 if start is None else int(np.searchsorted(cols["ts"], start, side="left"))
-                if first:
-                    cols["signal"] = np.where(np.arange(e - s) < first, np.nan, cols["signal"])
-                state, rows, events = kernel.step_events(self._state(node.id, sym), cols)
-                self.states[(node.id, sym)] = state
-                n = e - s - first
-                self.sim_output.equity.append(
-                    pa.table(
-                        {
-                            "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
-                            "symbol": pa.repeat(pa.scalar(sym, pa.string()), n),
-                            "ts": ts_col.slice(s + first, n),
-                            "cash": rows["cash"][first:],
-                            "position": rows["position"][first:],
-                            "equity": rows["equity"][first:],
-                        },
-                        schema=EQUITY_SCHEMA,
+            jobs.append((node, inputs))
+        if len(jobs) > 1 and bars.num_rows * len(jobs) >= PARALLEL_MIN_ROWS:
+            # The simulation kernels release the GIL (numba nogil): strategies, and
+            # sweep cells, run side by side on the machine's cores.
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                list(
+                    pool.map(
+                        lambda job: self._simulate_node(job[0], job[1], bars, slices, ts_all), jobs
                     )
                 )
-                self.sim_output.add_events(name, sym, events)
+        else:
+            for node, inputs in jobs:
+                self._simulate_node(node, inputs, bars, slices, ts_all)
+
+    def _simulate_node(
+        self,
+        node: Node,
+        inputs: dict[str, np.ndarray],
+        bars: pa.Table,
+        slices: list[tuple[str, int, int]],
+        ts_all: np.ndarray,
+    ) -> None:
+        kernel = self.kernels[node.id]
+        assert isinstance(kernel, SimulationKernel)
+        name = node.param_dict["name"]
+        start = node.param_dict.get("start")
+        data_id = next(k.node_id for role, k in node.inputs if role in node.op.data_fields)
+        universe = self.universes[data_id]
+        ts_col = bars.column("ts")
+        for sym, s, e in slices:
+            if sym not in universe:
+                continue
+            cols = {"ts": ts_all[s:e], **{r: v[s:e] for r, v in inputs.items()}}
+            # Warm-up bars feed the indicators but decide nothing: no signal before the
+            # feed's start, and no equity rows for them.
+            first = 0 if start is None else int(np.searchsorted(cols["ts"], start, side="left"))
+            if first:
+                cols["signal"] = np.where(np.arange(e - s) < first, np.nan, cols["signal"])
+            state, rows, events = kernel.step_events(self._state(node.id, sym), cols)
+            self.states[(node.id, sym)] = state
+            n = e - s - first
+            self.sim_output.add_equity(
+                name,
+                sym,
+                pa.table(
+                    {
+                        "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
+                        "symbol": pa.repeat(pa.scalar(sym, pa.string()), n),
+                        "ts": ts_col.slice(s + first, n),
+                        "cash": rows["cash"][first:],
+                        "position": rows["position"][first:],
+                        "equity": rows["equity"][first:],
+                    },
+                    schema=EQUITY_SCHEMA,
+                ),
+            )
+            self.sim_output.add_events(name, sym, events)
 
     def finish(self) -> SimOutput:
         """End of input: let simulations emit what is still pending."""

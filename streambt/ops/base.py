@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import InvalidParameterError
+from ..graph.params import SweepParam
 
 _REQUIRED = object()
 
@@ -132,6 +133,9 @@ class Op:
                 out[p.name] = p.default
                 continue
             value = given[p.name]
+            if isinstance(value, SweepParam):
+                out[p.name] = value  # checked when a sweep gives it a value
+                continue
             problem = p.check(value)
             if problem:
                 fix = f"; {p.fix}" if p.fix else ""
