@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .errors import InvalidParameterError, StreambtError
 from .manifest import load_manifest
+from .result import Result
 
 SHOWN = [
     ("total_return", "return", "{:+.2%}"),
@@ -46,6 +47,37 @@ def metrics_table(metrics: pa.Table, title: str) -> Table:
     return table
 
 
+RANKED = [
+    ("total_return", "return", "{:+.2%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("max_drawdown", "max DD", "{:.2%}"),
+    ("trades", "trades", "{}"),
+    ("win_rate", "win %", "{:.1%}"),
+]
+
+
+def ranking_table(res: Result, top: int) -> Table:
+    """The best sweep cells by Sharpe, one row each (the whole table is in ranking.csv)."""
+    ranking = res.ranking()
+    table = Table(
+        title=f"sweep: best {min(top, ranking.num_rows)} of {ranking.num_rows} cells by Sharpe"
+    )
+    table.add_column("cell")
+    for _, header, _ in RANKED:
+        table.add_column(header, justify="right")
+    for row in ranking.slice(0, top).to_pylist():
+        cell = ",".join(f"{k}={v}" for k, v in res.cells.get(row["strategy"], {}).items())
+        values = [row.get(key) for key, _, _ in RANKED]
+        table.add_row(
+            cell,
+            *(
+                "-" if v is None or v != v else fmt.format(v)
+                for v, (_, _, fmt) in zip(values, RANKED, strict=True)
+            ),
+        )
+    return table
+
+
 def _run(args: argparse.Namespace, console: Console) -> int:
     manifest = load_manifest(args.manifest)
     backend = args.backend or manifest.backend
@@ -58,7 +90,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"{Path(args.manifest).name} on {backend} ({mode}): {res.factors.num_rows:,} bars in {elapsed:.2f} s"
     )
-    console.print(metrics_table(res.metrics, "metrics"))
+    if res.cells:
+        console.print(ranking_table(res, top=10))
+    else:
+        console.print(metrics_table(res.metrics, "metrics"))
     console.print(
         f"results written to {out}/ (trades.csv, orders.csv, equity.parquet, factors.parquet, metrics.json)"
     )

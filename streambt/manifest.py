@@ -44,6 +44,7 @@ from . import ind, sig
 from .cerebro import Cerebro
 from .errors import ManifestError, StreambtError, did_you_mean
 from .graph import Ref
+from .graph.params import param
 from .io import feeds
 from .ops.base import Op
 
@@ -107,7 +108,7 @@ class _Builder:
         return ManifestError(f"{self.path}: [{where}] {message}")
 
     def build(self) -> Manifest:
-        known = {"run", "broker", "data", "indicators", "strategies"}
+        known = {"run", "broker", "data", "indicators", "strategies", "sweep"}
         for key in self.doc:
             if key not in known:
                 raise self.fail(
@@ -140,6 +141,14 @@ class _Builder:
         strategies = self.doc.get("strategies", [])
         for i, entry in enumerate(strategies):
             self._strategy(i, entry)
+        sweep = self.doc.get("sweep")
+        if sweep is not None:
+            if not isinstance(sweep, dict) or not all(isinstance(v, list) for v in sweep.values()):
+                raise self.fail("sweep", "give each swept parameter a list: fast = [5, 10, 20]")
+            try:
+                self.cb.sweep(sweep)
+            except StreambtError as exc:
+                raise self.fail("sweep", str(exc)) from exc
         return Manifest(
             self.path, self.cb, run.get("backend", "duckdb"), run.get("mode", "batch"), self.refs
         )
@@ -216,6 +225,8 @@ class _Builder:
         if "input" in spec and "inputs" in spec:
             raise self.fail(where, "give either input = '...' or inputs = [...], not both")
         raw = spec.pop("inputs", None) or [spec.pop("input", None)]
+        # "$fast" names a swept parameter: [sweep] fast = [5, 10, 20]
+        spec = {k: param(v[1:]) if isinstance(v, str) and v.startswith("$") else v for k, v in spec.items()}
         inputs = [self._resolve(where, r) for r in raw]
         try:
             self.refs[name] = self.cb.add_indicator(op, *inputs, **spec)

@@ -147,6 +147,8 @@ class Result:
         )
         if self.plan is not None:
             (out / "plan.txt").write_text(self.plan.explain() + "\n")
+        if self.cells:
+            pacsv.write_csv(self.ranking(), out / "ranking.csv")
         return out
 
 

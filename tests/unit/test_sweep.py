@@ -107,3 +107,15 @@ def test_bad_sweeps_are_named(bars: pd.DataFrame, grid: dict, message: str | Non
         match=r"sma\(window=SweepParam.*\[fast=0,slow=30\]: window must be a positive integer, got 0",
     ):
         cb.run()
+
+
+def test_a_manifest_sweep_runs_and_writes_the_ranking(tmp_path) -> None:
+    from pathlib import Path
+
+    from streambt.cli import main
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "sma_sweep.toml"
+    assert main(["run", str(example), "--out", str(tmp_path / "sweep")]) == 0
+    ranking = pd.read_csv(tmp_path / "sweep" / "ranking.csv")
+    assert len(ranking) == 12 and {"fast", "slow", "sharpe"} <= set(ranking.columns)
+    assert ranking["sharpe"].is_monotonic_decreasing
