@@ -92,18 +92,28 @@ class DuckDBBackend(LocalBackend):
 
 
 def _ibis_resample(con: Any, bars: pa.Table, tf: Timeframe, base: Timeframe) -> pa.Table:
-    """Closed higher-timeframe bars as one Ibis group-by (bucket bounds come from Arrow: time zones)."""
-    ts = bars.column("ts").cast(pa.int64()).to_numpy()
-    starts = tf.bucket_starts(ts)
-    keyed = (
-        bars.select(["symbol", "ts", *FIELDS])
-        .append_column("bucket", pa.array(starts, pa.int64()).cast(TS_TYPE))
-        .append_column("bucket_end", pa.array(tf.bucket_ends(starts), pa.int64()).cast(TS_TYPE))
-    )
-    keyed = keyed.append_column(
-        "decided", pa.array(decision_times(bars, base), pa.int64()).cast(TS_TYPE)
-    )
-    t = ibis.memtable(keyed)
+    """Closed higher-timeframe bars as one Ibis group-by.
+
+    Intraday buckets are computed in SQL (epoch-aligned); daily buckets in a
+    time zone come from Arrow, since their length follows the zone's DST.
+    """
+    keyed = bars.select(["symbol", "ts", *FIELDS])
+    if tf.daily:
+        ts = bars.column("ts").cast(pa.int64()).to_numpy()
+        starts = tf.bucket_starts(ts)
+        keyed = keyed.append_column("bucket", pa.array(starts, pa.int64()).cast(TS_TYPE))
+        keyed = keyed.append_column(
+            "bucket_end", pa.array(tf.bucket_ends(starts), pa.int64()).cast(TS_TYPE)
+        )
+        t = ibis.memtable(keyed)
+    else:
+        t = ibis.memtable(keyed)
+        epoch = ibis.literal("1970-01-01T00:00:00+00:00").cast(t.ts.type())
+        micros = t.ts.delta(epoch, unit="microsecond")
+        t = t.mutate(bucket=epoch + ((micros // tf.micros) * tf.micros).as_interval("us"))
+        t = t.mutate(bucket_end=t.bucket + ibis.interval(microseconds=tf.micros))
+    # The base bars are intraday (a resample target is always coarser than its base).
+    t = t.mutate(decided=t.ts + ibis.interval(microseconds=base.micros))
     agg = t.group_by(["symbol", "bucket"]).aggregate(
         open=t.open.argmin(t.ts),
         high=t.high.max(),
