@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import DataError, InvalidParameterError
+from ..errors import DataError, InvalidParameterError, did_you_mean
 from ..graph.ids import digest
 from .policy import Policy
 from .report import DataWarning, ValidationReport
@@ -49,10 +49,21 @@ __all__ = [
     "TS_ALIASES",
     "TS_TYPE",
     "Feed",
+    "FeedOptions",
     "bar_columns",
     "normalize_bars",
     "sort_bars",
 ]
+
+
+class FeedOptions(TypedDict, total=False):
+    """The selection and validation keywords of every ``sb.feeds.from_*``; see :class:`Feed`."""
+
+    start: Any
+    end: Any
+    warmup: int | str | timedelta | None
+    policy: Policy | Mapping[str, str] | None
+    interval: str | timedelta | None
 
 
 class Feed(ABC):
@@ -91,7 +102,15 @@ class Feed(ABC):
         warmup: int | str | timedelta | None = None,
         policy: Policy | Mapping[str, str] | None = None,
         interval: str | timedelta | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            # the from_* functions pass their keywords on: name the feed and the choices
+            name, known = next(iter(unknown)), list(FeedOptions.__annotations__)
+            raise TypeError(
+                f"{type(self).__name__}: unknown option {name!r}; feeds take "
+                f"{', '.join(known)}.{did_you_mean(name, known)}"
+            )
         self.start = _instant(start, "start")
         self.end = _instant(end, "end")
         if self.start is not None and self.end is not None and self.end <= self.start:
@@ -599,12 +618,7 @@ def _symbols_of(df: pd.DataFrame) -> list[str]:
 def from_pandas(
     df: pd.DataFrame,
     symbol: str | None = None,
-    *,
-    start: Any = None,
-    end: Any = None,
-    warmup: int | str | None = None,
-    policy: Policy | Mapping[str, str] | None = None,
-    interval: str | None = None,
+    **options: Unpack[FeedOptions],
 ) -> Feed:
     """Bars from a pandas DataFrame (ts column or DatetimeIndex, OHLCV columns).
 
@@ -615,36 +629,22 @@ def from_pandas(
     >>> feed = sb.feeds.from_pandas(df, symbol="GOOG")  # doctest: +SKIP
     >>> feed = sb.feeds.from_pandas(df, symbol="GOOG", start="2010-01-01", warmup=50)  # doctest: +SKIP
     """
-    return PandasFeed(
-        df, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
-    )
+    return PandasFeed(df, symbol, **options)
 
 
 def from_arrow(
     table: pa.Table,
     symbol: str | None = None,
-    *,
-    start: Any = None,
-    end: Any = None,
-    warmup: int | str | None = None,
-    policy: Policy | Mapping[str, str] | None = None,
-    interval: str | None = None,
+    **options: Unpack[FeedOptions],
 ) -> Feed:
     """Bars from a pyarrow Table (or anything with the same columns)."""
-    return ArrowFeed(
-        table, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
-    )
+    return ArrowFeed(table, symbol, **options)
 
 
 def from_polars(
     frame: Any,
     symbol: str | None = None,
-    *,
-    start: Any = None,
-    end: Any = None,
-    warmup: int | str | None = None,
-    policy: Policy | Mapping[str, str] | None = None,
-    interval: str | None = None,
+    **options: Unpack[FeedOptions],
 ) -> Feed:
     """Bars from a polars DataFrame or LazyFrame.
 
@@ -657,20 +657,13 @@ def from_polars(
     """
     from .polars_feed import PolarsFeed
 
-    return PolarsFeed(
-        frame, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
-    )
+    return PolarsFeed(frame, symbol, **options)
 
 
 def from_csv(
     path: str | Path,
     symbol: str | None = None,
-    *,
-    start: Any = None,
-    end: Any = None,
-    warmup: int | str | None = None,
-    policy: Policy | Mapping[str, str] | None = None,
-    interval: str | None = None,
+    **options: Unpack[FeedOptions],
 ) -> Feed:
     """Bars from a CSV file with a header row.
 
@@ -678,9 +671,7 @@ def from_csv(
     --------
     >>> feed = sb.feeds.from_csv("bars.csv", policy={"gaps": "error", "duplicates": "drop"})  # doctest: +SKIP
     """
-    return CsvFeed(
-        path, symbol, start=start, end=end, warmup=warmup, policy=policy, interval=interval
-    )
+    return CsvFeed(path, symbol, **options)
 
 
 def from_parquet(
@@ -689,11 +680,7 @@ def from_parquet(
     *,
     symbols: Sequence[str] | None = None,
     partitioning: str | Sequence[str] | None = None,
-    start: Any = None,
-    end: Any = None,
-    warmup: int | str | None = None,
-    policy: Policy | Mapping[str, str] | None = None,
-    interval: str | None = None,
+    **options: Unpack[FeedOptions],
 ) -> Feed:
     """Bars from a Parquet file or a dataset directory, read lazily.
 
@@ -714,11 +701,7 @@ def from_parquet(
         symbol,
         symbols=symbols,
         partitioning=partitioning,
-        start=start,
-        end=end,
-        warmup=warmup,
-        policy=policy,
-        interval=interval,
+        **options,
     )
 
 
@@ -728,11 +711,7 @@ def from_table(
     symbol: str | None = None,
     *,
     symbols: Sequence[str] | None = None,
-    start: Any = None,
-    end: Any = None,
-    warmup: int | str | None = None,
-    policy: Policy | Mapping[str, str] | None = None,
-    interval: str | None = None,
+    **options: Unpack[FeedOptions],
 ) -> Feed:
     """Bars from a database table through Ibis (DuckDB, PostgreSQL, any Ibis backend).
 
@@ -753,11 +732,7 @@ def from_table(
         table,
         symbol,
         symbols=symbols,
-        start=start,
-        end=end,
-        warmup=warmup,
-        policy=policy,
-        interval=interval,
+        **options,
     )
 
 

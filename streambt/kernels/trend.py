@@ -69,9 +69,8 @@ def _dm_run(
         plus = up > 0.0 and up > dn
         minus = dn > 0.0 and dn > up
         if window == 1:
-            # TA-Lib's DI over one bar is a ratio, not a percentage
-            move = up if what == _PLUS_DI else dn
-            hit = plus if what == _PLUS_DI else minus
+            # TA-Lib's DI over one bar is a ratio, not a percentage; -DI mirrors +DI
+            move, hit = (up, plus) if what == _PLUS_DI else (dn, minus)
             out[i] = (0.0 if tr <= 0.0 else move / tr) if hit else 0.0
             n += 1
             continue
@@ -92,10 +91,9 @@ def _dm_run(
         if minus:
             mdm += dn
         tr_sum = tr_sum - tr_sum / p + tr
-        if what == _PLUS_DI:
-            out[i] = pdm / tr_sum * 100.0 if tr_sum > 0.0 else 0.0
-        elif what == _MINUS_DI:
-            out[i] = mdm / tr_sum * 100.0 if tr_sum > 0.0 else 0.0
+        if what != _ADX:
+            dm = pdm if what == _PLUS_DI else mdm
+            out[i] = dm / tr_sum * 100.0 if tr_sum > 0.0 else 0.0
         else:
             has_dx = False
             dx = 0.0
@@ -177,20 +175,17 @@ class PlusDirectionalIndicatorKernel(_DirectionalKernel):
 class MinusDirectionalIndicatorKernel(_DirectionalKernel):
     """-DI, equal to ``talib.MINUS_DI(high, low, close, window)``.
 
-    Like :class:`PlusDirectionalIndicatorKernel` with the downward move
-    ``previous low - low``. ``window=1`` is TA-Lib's one-bar ratio.
-
-    Parameters
-    ----------
-    window : int
-        Smoothing period, >= 1.
+    The mirror of :class:`PlusDirectionalIndicatorKernel` (the same
+    ``window``, the same one-bar ratio at ``window=1``) with the downward move
+    ``previous low - low``: -DI of bars turned upside down is their +DI.
 
     Examples
     --------
+    >>> cols = {"high": np.array([2.0, 3.0, 4.0]), "low": np.array([1.0, 2.0, 3.0]),
+    ...         "close": np.array([1.5, 2.5, 3.5])}
+    >>> flipped = {"high": -cols["low"], "low": -cols["high"], "close": -cols["close"]}
     >>> k = MinusDirectionalIndicatorKernel(window=2)
-    >>> cols = {"high": np.array([4.0, 3.0, 2.0]), "low": np.array([3.0, 2.0, 1.0]),
-    ...         "close": np.array([3.5, 2.5, 1.5])}
-    >>> k.step(k.init(), cols)[1]["value"]
+    >>> k.step(k.init(), flipped)[1]["value"]  # PlusDirectionalIndicatorKernel's, on cols
     array([        nan,         nan, 66.66666667])
     """
 

@@ -20,7 +20,21 @@ def _period(minimum: int) -> Param:
     )
 
 
-class PlusDirectionalIndicator(Op):
+class _DirectionalMovement(Op):
+    """What +DI, -DI and ADX share: Wilder's smoothing of the bars' directional moves."""
+
+    kind = OpKind.RECURSIVE
+    inputs = ()
+    data_fields = _HLC
+    params = (_period(1),)
+    label_params = ("window",)
+
+    @classmethod
+    def lookback(cls, params: Mapping[str, Any]) -> int:
+        return int(params["window"]) + 1
+
+
+class PlusDirectionalIndicator(_DirectionalMovement):
     """Wilder's +DI in percent (TA-Lib ``PLUS_DI``); the first ``window`` bars are null.
 
     As in TA-Lib, ``window=1`` gives the one-bar ratio ``+DM / TR`` (not in
@@ -31,19 +45,10 @@ class PlusDirectionalIndicator(Op):
     >>> pdi = cb.add_indicator(sb.ind.plus_di, data, window=14)  # doctest: +SKIP
     """
 
-    kind = OpKind.RECURSIVE
     short = "plus_di"
-    inputs = ()
-    data_fields = _HLC
-    params = (_period(1),)
-    label_params = ("window",)
-
-    @classmethod
-    def lookback(cls, params: Mapping[str, Any]) -> int:
-        return int(params["window"]) + 1
 
 
-class MinusDirectionalIndicator(Op):
+class MinusDirectionalIndicator(_DirectionalMovement):
     """Wilder's -DI in percent (TA-Lib ``MINUS_DI``); the first ``window`` bars are null.
 
     As in TA-Lib, ``window=1`` gives the one-bar ratio ``-DM / TR``.
@@ -53,19 +58,10 @@ class MinusDirectionalIndicator(Op):
     >>> mdi = cb.add_indicator(sb.ind.minus_di, data, window=14)  # doctest: +SKIP
     """
 
-    kind = OpKind.RECURSIVE
     short = "minus_di"
-    inputs = ()
-    data_fields = _HLC
-    params = (_period(1),)
-    label_params = ("window",)
-
-    @classmethod
-    def lookback(cls, params: Mapping[str, Any]) -> int:
-        return int(params["window"]) + 1
 
 
-class AverageDirectionalIndex(Op):
+class AverageDirectionalIndex(_DirectionalMovement):
     """Wilder's ADX (TA-Lib ``ADX``); the first ``2 * window - 1`` bars are null.
 
     Examples
@@ -73,12 +69,8 @@ class AverageDirectionalIndex(Op):
     >>> adx = cb.add_indicator(sb.ind.adx, data, window=14)  # doctest: +SKIP
     """
 
-    kind = OpKind.RECURSIVE
     short = "adx"
-    inputs = ()
-    data_fields = _HLC
     params = (_period(2),)
-    label_params = ("window",)
 
     @classmethod
     def lookback(cls, params: Mapping[str, Any]) -> int:

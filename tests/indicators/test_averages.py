@@ -10,9 +10,6 @@ parameter errors.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,6 @@ import pytest
 import streambt as sb
 import streambt.kernels.averages
 from streambt.backends import get_backend
-from streambt.kernels import KERNELS
 from streambt.ops.averages import (
     DoubleExponentialMovingAverage,
     KaufmanAdaptiveMovingAverage,
@@ -33,8 +29,27 @@ from streambt.ops.averages import (
     WeightedMovingAverage,
 )
 from streambt.ops.momentum import MovingAverageConvergenceDivergence
-from tests.indicators.harness import DATASETS, FORMS, ROWWISE, assert_same, gapped_bars, run_forms
-from tests.unit._kernel_helpers import feed, random_bounds
+from tests.indicators.harness import (
+    ROWWISE_ONLY,
+    assert_forms_match,
+    assert_rejects_input,
+    assert_rejects_params,
+    assert_same,
+    dataset_fixture,
+    gapped_bars,
+    run_graph,
+    small_graph,
+)
+from tests.indicators.kernel_checks import (
+    assert_bits,
+    assert_chunk_invariant,
+    assert_compiled_equals_interpreted,
+    awkward_series,
+    op_kernel,
+    outputs_by_case,
+    step_once,
+)
+from tests.unit._kernel_helpers import with_nans
 
 talib = pytest.importorskip("talib")
 
@@ -83,9 +98,7 @@ form_case_params = pytest.mark.parametrize(
 )
 
 
-@pytest.fixture(scope="module", params=list(DATASETS))
-def dataset(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame]:
-    return request.param, DATASETS[request.param]()
+dataset = dataset_fixture()
 
 
 # -- every form equals TA-Lib ----------------------------------------------------------
@@ -95,20 +108,20 @@ def test_equals_talib_in_every_form(
 ) -> None:
     name, df = dataset
     want = reference(df["close"].to_numpy())
-    for form, outs in run_forms(op, df, ("close",), params).items():
-        assert_same(outs["value"], want, f"{op.short}{params} on {name}, {form}")
-        if op is not WMA or form != "relational":
-            # a kernel: TA-Lib's bits (WMA's SQL form sums in another order)
-            assert np.array_equal(outs["value"], want, equal_nan=True), form
+    # a kernel: TA-Lib's bits (WMA's SQL form sums in another order)
+    inexact = ("relational",) if op is WMA else ()
+    what = f"{op.short}{params} on {name}"
+    assert_forms_match(op, df, ("close",), params, want, what, exact=True, inexact_forms=inexact)
 
 
 def test_rowwise_stream_through_cerebro() -> None:
     df = gapped_bars().iloc[:250]
     close = df["close"].to_numpy()
     for op in (WMA, DEMA, TEMA, TRIMA, KAMA):
-        got = run_forms(op, df, ("close",), {"window": 7}, forms={"rowwise": ROWWISE})
         want = getattr(talib, TALIB_NAME[op])(close, 7)
-        assert np.array_equal(got["rowwise"]["value"], want, equal_nan=True), op.short
+        assert_forms_match(
+            op, df, ("close",), {"window": 7}, want, op.short, exact=True, forms=ROWWISE_ONLY
+        )
 
 
 @pytest.mark.parametrize("op", [WMA, DEMA, TEMA, TRIMA, KAMA], ids=lambda op: op.short)
@@ -116,39 +129,19 @@ def test_average_of_an_indicator(op: Any) -> None:
     # RSI has 14 leading nulls, which TA-Lib's wrapper skips
     df = gapped_bars(1500)
     want = getattr(talib, TALIB_NAME[op])(talib.RSI(df["close"].to_numpy(), 14), 10)
-    for form, options in FORMS.items():
-        cb = sb.Cerebro()
-        data = cb.add_data(sb.feeds.from_pandas(df, symbol="X"))
+
+    def build(cb: sb.Cerebro, data: sb.Ref) -> dict[str, sb.Ref]:
         rsi = cb.add_indicator(sb.ind.rsi, data["close"], window=14)
-        ref = cb.add_indicator(op, rsi, window=10)
-        opts = dict(options)
-        res = cb.run(mode=opts.pop("mode"), **opts)
-        assert_same(res.values(ref), want, f"{op.short} of rsi, {form}")
+        return {"avg": cb.add_indicator(op, rsi, window=10)}
+
+    for form, got in run_graph(build, df).items():
+        assert_same(got["avg"], want, f"{op.short} of rsi, {form}")
 
 
 # -- the kernels: TA-Lib's bits on awkward series ----------------------------------------
-def _awkward() -> dict[str, np.ndarray]:
-    close = gapped_bars(3000, seed=4)["close"].to_numpy()
-    inside = close.copy()
-    inside[[700, 1500, 1501]] = np.nan
-    spiky = close.copy()
-    spiky[800] *= 1000.0  # a bad print: TA-Lib's running sums keep its residue
-    spiky[1200:1210] = 0.0
-    spiky[2000:2100] = -spiky[2000:2100]
-    flat = close.copy()
-    flat[500:560] = flat[499]  # longer than every window: KAMA's path resets to 0
-    return {
-        "close": close,
-        "leading_nan": talib.RSI(close, 14),
-        "inside_nan": inside,
-        "spiky": spiky,
-        "flat": flat,
-        "short": close[:20],
-        "empty": close[:0],
-    }
-
-
-SERIES = _awkward()
+SERIES = awkward_series()
+SERIES["flat"] = SERIES["close"].copy()
+SERIES["flat"][500:560] = SERIES["close"][499]  # longer than every window: KAMA's path resets
 
 
 @case_params
@@ -157,9 +150,7 @@ def test_kernel_bits_equal_talib(
     op: Any, params: dict[str, Any], reference: Reference, series: str
 ) -> None:
     x = SERIES[series]
-    kernel = KERNELS[op.op_name()](**params)
-    got = kernel.step(kernel.init(), {"x": x})[1]["value"]
-    assert np.array_equal(got, reference(x), equal_nan=True)
+    assert_bits(step_once(op_kernel(op, params), {"x": x}), reference(x))
 
 
 @pytest.mark.parametrize(("op", "window"), [(WMA, 7), (TRIMA, 7), (TRIMA, 8)])
@@ -169,59 +160,25 @@ def test_running_sums_over_a_long_history(op: Any, window: int) -> None:
     rng = np.random.default_rng(5)
     x = 1000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, 200_000)))
     x[50_000] *= 1000.0
-    kernel = KERNELS[op.op_name()](window=window)
-    got = kernel.step(kernel.init(), {"x": x})[1]["value"]
-    assert np.array_equal(got, getattr(talib, TALIB_NAME[op])(x, window), equal_nan=True)
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    got = step_once(op_kernel(op, {"window": window}), {"x": x})
+    assert_bits(got, getattr(talib, TALIB_NAME[op])(x, window))
 
 
 @case_params
 def test_kernel_chunk_invariance(op: Any, params: dict[str, Any], reference: Reference) -> None:
-    x = SERIES["inside_nan"][:1500].copy()
-    x[:5] = np.nan
-    kernel = KERNELS[op.op_name()](**params)
-    cols = {"x": x}
-    whole = feed(kernel, cols)["value"]
-    assert np.array_equal(_bits(feed(kernel, cols, range(1, len(x)))["value"]), _bits(whole))
-    rng = np.random.default_rng(17)
-    for max_chunk in (3, 40, 400):
-        bounds = random_bounds(len(x), rng, max_chunk)
-        chunked = feed(kernel, cols, bounds, roundtrip=True)["value"]
-        assert np.array_equal(_bits(chunked), _bits(whole)), bounds
+    x = with_nans(SERIES["inside_nan"][:1500], leading=5)
+    assert_chunk_invariant(op_kernel(op, params), {"x": x}, seed=17)
 
 
 def kernel_outputs() -> dict[str, np.ndarray]:
     """Every case's kernel on one awkward series; run with and without the JIT and compared."""
-    x = SERIES["spiky"][:1200].copy()
-    x[:3] = np.nan
-    x[600] = np.nan
-    out = {}
-    for cid, op, params, _ in CASES:
-        kernel = KERNELS[op.op_name()](**params)
-        out[cid] = feed(kernel, {"x": x}, (100, 101, 700))["value"]
-    return out
+    x = with_nans(SERIES["spiky"][:1200], leading=3, inside=(600,))
+    kernels = ((cid, op_kernel(op, params)) for cid, op, params, _ in CASES)
+    return outputs_by_case(kernels, lambda _: {"x": x}, (100, 101, 700))
 
 
 def test_kernels_compiled_equal_interpreted(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "STREAMBT_DISABLE_JIT": "1"}
-    code = (
-        "import sys, numpy as np; from tests.indicators import test_averages as m; "
-        "np.savez(sys.argv[1], **m.kernel_outputs())"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "py.npz")],
-        cwd=root,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    interpreted = np.load(tmp_path / "py.npz")
-    for cid, jitted in kernel_outputs().items():
-        assert np.array_equal(_bits(interpreted[cid]), _bits(jitted)), cid
+    assert_compiled_equals_interpreted(kernel_outputs, tmp_path)
 
 
 def test_edge_values_on_a_small_series() -> None:
@@ -240,8 +197,7 @@ def test_edge_values_on_a_small_series() -> None:
         (KAMA, {"window": 1}, list(x)),
     ]
     for op, params, want in cases:
-        kernel = KERNELS[op.op_name()](**params)
-        got = kernel.step(kernel.init(), {"x": x})[1]["value"]
+        got = step_once(op_kernel(op, params), {"x": x})["value"]
         np.testing.assert_allclose(got, want, rtol=1e-13, err_msg=f"{op.short}{params}")
 
 
@@ -275,23 +231,14 @@ def test_public_names() -> None:
     ],
 )
 def test_bad_parameters(op: Any, params: dict[str, Any], fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidParameterError) as err:
-        cb.add_indicator(op, data["close"], **params)
-    msg = str(err.value)
-    assert msg.startswith(f"{op.short}("), msg  # the node
-    assert ("period" if "period" in params else "window") in msg and fix in msg, msg
+    name = "period" if "period" in params else "window"
+    assert_rejects_params(op, "close", params, name, fix)
 
 
 @pytest.mark.parametrize("op", [WMA, DEMA, TEMA, TRIMA, KAMA], ids=lambda op: op.short)
 def test_wrong_input_kind(op: Any) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(
-        sb.InvalidInputError, match=rf"^{op.short}\(.*pass one field, e.g. data\['close'\]"
-    ):
-        cb.add_indicator(op, data, window=10)
+    assert_rejects_input(op, "data", r"pass one field, e.g. data\['close'\]", window=10)
+    cb, data = small_graph()
     macd = cb.add_indicator(MovingAverageConvergenceDivergence, data["close"])
     with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*pick one, e.g. ref\['macd'\]"):
         cb.add_indicator(op, macd, window=10)

@@ -12,9 +12,6 @@ parameter errors.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,8 +32,27 @@ from streambt.kernels.factors import (
     RollingZScoreKernel,
 )
 from streambt.ops.factors import EfficiencyRatio, LogReturns, PriceRange, Returns, RollingZScore
-from tests.indicators.harness import DATASETS, FORMS, ROWWISE, assert_same, gapped_bars, run_forms
-from tests.unit._kernel_helpers import feed, random_bounds
+from tests.indicators.harness import (
+    FORMS,
+    ROWWISE_ONLY,
+    assert_forms_match,
+    assert_rejects_input,
+    assert_rejects_params,
+    assert_same,
+    bars,
+    dataset_fixture,
+    gapped_bars,
+    run_forms,
+    run_graph,
+)
+from tests.indicators.kernel_checks import (
+    assert_bits,
+    assert_chunk_invariant,
+    assert_compiled_equals_interpreted,
+    outputs_by_case,
+    step_once,
+)
+from tests.unit._kernel_helpers import with_nans
 
 talib = pytest.importorskip("talib")
 
@@ -90,10 +106,6 @@ def zscore_ref(x: np.ndarray, n: int) -> np.ndarray:
 
 def _short(n: int) -> Frame:
     return gapped_bars().iloc[:n].reset_index(drop=True)
-
-
-def _bars(df: Frame) -> dict[str, np.ndarray]:
-    return {f: df[f].to_numpy(np.float64) for f in ("open", "high", "low", "close", "volume")}
 
 
 # -- every factor, every form, both datasets -----------------------------------------
@@ -152,9 +164,7 @@ CASES: list[tuple[str, Any, Any, dict[str, Any], Oracle]] = [
 ]
 
 
-@pytest.fixture(scope="module", params=list(DATASETS))
-def dataset(request: pytest.FixtureRequest) -> tuple[str, Frame]:
-    return request.param, DATASETS[request.param]()
+dataset = dataset_fixture()
 
 
 @pytest.mark.parametrize(
@@ -164,44 +174,33 @@ def test_equals_oracle_in_every_form(
     dataset: tuple[str, Frame], op: Any, inputs: Any, params: dict[str, Any], oracle: Oracle
 ) -> None:
     name, df = dataset
-    want = oracle(_bars(df))
-    for form, outs in run_forms(op, df, inputs, params).items():
-        assert_same(outs["value"], want, f"{op.short}{params} on {name}, {form}")
+    assert_forms_match(op, df, inputs, params, oracle(bars(df)), f"{op.short}{params} on {name}")
 
 
 @pytest.mark.parametrize("n", [2, 10, 20, 30, 50, 100])
 def test_range_equals_talib_max_minus_min(dataset: tuple[str, Frame], n: int) -> None:
     _, df = dataset
-    b = _bars(df)
+    b = bars(df)
     want = talib.MAX(b["high"], n) - talib.MIN(b["low"], n)
-    k = PriceRangeKernel(window=n)
-    got = k.step(k.init(), {"high": b["high"], "low": b["low"]})[1]["value"]
+    got = step_once(PriceRangeKernel(window=n), {"high": b["high"], "low": b["low"]})
     # a max and a min are exact: the same bits, not just close
-    assert np.array_equal(got, want, equal_nan=True)
+    assert_bits(got, want)
 
 
 @pytest.mark.parametrize("n", [1, 5, 20])
 def test_returns_equal_talib_rocr(dataset: tuple[str, Frame], n: int) -> None:
     _, df = dataset
-    c = _bars(df)["close"]
-    k = ReturnsKernel(window=n)
-    assert np.array_equal(
-        k.step(k.init(), {"x": c})[1]["value"], talib.ROCR(c, n) - 1.0, equal_nan=True
-    )
-    lk = LogReturnsKernel(window=n)
-    assert_same(
-        lk.step(lk.init(), {"x": c})[1]["value"],
-        np.log(talib.ROCR(c, n)),
-        "log_returns vs ln(ROCR)",
-    )
+    c = bars(df)["close"]
+    assert_bits(step_once(ReturnsKernel(window=n), {"x": c}), talib.ROCR(c, n) - 1.0)
+    got = step_once(LogReturnsKernel(window=n), {"x": c})["value"]
+    assert_same(got, np.log(talib.ROCR(c, n)), "log_returns vs ln(ROCR)")
 
 
 def test_zscore_agrees_with_talib_sma_and_stddev(dataset: tuple[str, Frame]) -> None:
     # TA-Lib's STDDEV uses shifted running sums, not two passes: close, not bitwise.
     _, df = dataset
-    c = _bars(df)["close"]
-    k = RollingZScoreKernel(window=20)
-    got = k.step(k.init(), {"x": c})[1]["value"]
+    c = bars(df)["close"]
+    got = step_once(RollingZScoreKernel(window=20), {"x": c})["value"]
     sd = talib.STDDEV(c, 20)
     defined = sd > 0
     want = (c[defined] - talib.SMA(c, 20)[defined]) / sd[defined]
@@ -237,7 +236,7 @@ def test_edge_values_on_a_small_series() -> None:
         (RollingZScoreKernel(window=2), [np.nan, np.nan, 1.0, -1.0, -1.0, 1.0, np.nan, np.nan]),
     ]
     for kernel, want in cases:
-        got = kernel.step(kernel.init(), {"x": x})[1]["value"]
+        got = step_once(kernel, {"x": x})["value"]
         np.testing.assert_array_equal(got, np.array(want), err_msg=type(kernel).__name__)
 
 
@@ -253,22 +252,18 @@ def _on_upstream(
     op: Any, params: dict[str, Any], upstream: str
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{form: (upstream values, op values)}`` for ``op`` applied to an RSI or to a cross."""
-    df = gapped_bars(1500)
-    out = {}
-    for form, options in FORMS.items():
-        cb = sb.Cerebro()
-        data = cb.add_data(sb.feeds.from_pandas(df, symbol="X"))
+
+    def build(cb: sb.Cerebro, data: sb.Ref) -> dict[str, sb.Ref]:
         if upstream == "rsi":
             up = cb.add_indicator(sb.ind.rsi, data["close"], window=14)
         else:  # a cross: -1/0/+1 after a null warm-up, so zeros and sign changes
             fast = cb.add_indicator(sb.ind.sma, data["close"], window=3)
             slow = cb.add_indicator(sb.ind.sma, data["close"], window=8)
             up = cb.add_indicator(sb.sig.cross, fast, slow)
-        ref = cb.add_indicator(op, up, **params)
-        opts = dict(options)
-        res = cb.run(mode=opts.pop("mode"), **opts)
-        out[form] = (res.values(up), res.values(ref))
-    return out
+        return {"up": up, "op": cb.add_indicator(op, up, **params)}
+
+    got = run_graph(build, gapped_bars(1500))
+    return {form: (values["up"], values["op"]) for form, values in got.items()}
 
 
 UPSTREAM_CASES = [
@@ -300,9 +295,7 @@ def test_indicator_of_indicator(
 
 # -- the kernels: chunk-invariance and compiled == interpreted -----------------------------
 def _series(n: int = 1500) -> np.ndarray:
-    x = gapped_bars(n, seed=4)["close"].to_numpy().copy()
-    x[:5] = np.nan  # leading NaNs
-    x[700] = np.nan  # one inside
+    x = with_nans(gapped_bars(n, seed=4)["close"].to_numpy(), leading=5, inside=(700,))
     x[900:930] = x[899]  # flat
     x[1100] = 0.0  # a zero denominator
     return x
@@ -333,58 +326,32 @@ def _cols(kernel: Kernel) -> dict[str, np.ndarray]:
 
 def kernel_outputs() -> dict[str, np.ndarray]:
     """Every kernel case fed whole; run with and without the JIT and compared."""
-    out = {}
-    for cid, cls, params in KERNEL_CASES:
-        kernel = cls(**params)
-        out[cid] = feed(kernel, _cols(kernel))["value"]
-    return out
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    kernels = ((cid, cls(**params)) for cid, cls, params in KERNEL_CASES)
+    return outputs_by_case(kernels, _cols)
 
 
 @pytest.mark.parametrize(("cls", "params"), [pytest.param(*c[1:], id=c[0]) for c in KERNEL_CASES])
 def test_kernel_chunk_invariance(cls: type[Kernel], params: dict[str, Any]) -> None:
     kernel = cls(**params)
-    cols = _cols(kernel)
-    n = len(next(iter(cols.values())))
-    whole = feed(kernel, cols)["value"]
-    assert np.array_equal(_bits(feed(kernel, cols, range(1, n))["value"]), _bits(whole))
-    rng = np.random.default_rng(11)
-    for max_chunk in (3, 40, 400):
-        bounds = random_bounds(n, rng, max_chunk)
-        chunked = feed(kernel, cols, bounds, roundtrip=True)["value"]
-        assert np.array_equal(_bits(chunked), _bits(whole)), bounds
+    assert_chunk_invariant(kernel, _cols(kernel), seed=11)
 
 
 def test_kernels_compiled_equal_interpreted(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "STREAMBT_DISABLE_JIT": "1"}
-    code = "import sys, numpy as np; from tests.indicators import test_factors as m; np.savez(sys.argv[1], **m.kernel_outputs())"
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "py.npz")],
-        cwd=root,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    interpreted = np.load(tmp_path / "py.npz")
-    for cid, jitted in kernel_outputs().items():
-        assert np.array_equal(_bits(interpreted[cid]), _bits(jitted)), cid
+    assert_compiled_equals_interpreted(kernel_outputs, tmp_path)
 
 
 def test_rowwise_stream_through_cerebro() -> None:
     df = _short(250)
-    b = _bars(df)
+    b = bars(df)
     for op, inputs, params, want in [
         (PriceRange, "data", {"window": 20}, range_ref(b["high"], b["low"], 20)),
         (EfficiencyRatio, ("close",), {"window": 10}, trendiness_ref(b["close"], 10)),
         (LogReturns, ("close",), {"window": 3}, returns_ref(b["close"], 3, log=True)),
         (RollingZScore, ("close",), {"window": 20}, zscore_ref(b["close"], 20)),
     ]:
-        got = run_forms(op, df, inputs, params, forms={"rowwise": ROWWISE})["rowwise"]["value"]
-        assert_same(got, want, f"{op.short} row by row")
+        assert_forms_match(
+            op, df, inputs, params, want, f"{op.short} row by row", forms=ROWWISE_ONLY
+        )
 
 
 # -- placement, public names, errors -------------------------------------------------------
@@ -430,13 +397,7 @@ BAD_PARAMS = [
 
 @pytest.mark.parametrize(("op", "arg", "params", "fix"), BAD_PARAMS)
 def test_bad_parameters(op: Any, arg: str, params: dict[str, Any], fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(_short(50), symbol="X"))
-    with pytest.raises(sb.InvalidParameterError) as err:
-        cb.add_indicator(op, data if arg == "data" else data[arg], **params)
-    msg = str(err.value)
-    assert msg.startswith(f"{op.short}("), msg  # the node
-    assert next(iter(params), "window") in msg and fix in msg, msg  # the parameter and the fix
+    assert_rejects_params(op, arg, params, next(iter(params), "window"), fix)
 
 
 @pytest.mark.parametrize(
@@ -450,10 +411,7 @@ def test_bad_parameters(op: Any, arg: str, params: dict[str, Any], fix: str) -> 
     ],
 )
 def test_wrong_input_kind(op: Any, arg: str, fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(_short(50), symbol="X"))
-    with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*{fix}"):
-        cb.add_indicator(op, data if arg == "data" else data[arg], window=10)
+    assert_rejects_input(op, arg, fix, window=10)
 
 
 @pytest.mark.parametrize(

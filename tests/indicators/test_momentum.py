@@ -10,9 +10,6 @@ errors.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,8 +23,27 @@ import streambt.kernels.momentum
 from streambt.backends import get_backend
 from streambt.kernels import KERNELS
 from streambt.ops.momentum import Momentum, MovingAverageConvergenceDivergence, RateOfChange
-from tests.indicators.harness import DATASETS, FORMS, ROWWISE, assert_same, gapped_bars, run_forms
-from tests.unit._kernel_helpers import feed, random_bounds
+from tests.indicators.harness import (
+    ROWWISE_ONLY,
+    assert_forms_match,
+    assert_rejects_input,
+    assert_rejects_params,
+    assert_same,
+    dataset_fixture,
+    gapped_bars,
+    run_graph,
+    small_graph,
+)
+from tests.indicators.kernel_checks import (
+    assert_bits,
+    assert_chunk_invariant,
+    assert_compiled_equals_interpreted,
+    awkward_series,
+    op_kernel,
+    outputs_by_case,
+    step_once,
+)
+from tests.unit._kernel_helpers import with_nans
 
 talib = pytest.importorskip("talib")
 
@@ -71,9 +87,7 @@ form_case_params = pytest.mark.parametrize(
 )
 
 
-@pytest.fixture(scope="module", params=list(DATASETS))
-def dataset(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame]:
-    return request.param, DATASETS[request.param]()
+dataset = dataset_fixture()
 
 
 # -- every form, every output equals TA-Lib ------------------------------------------------
@@ -83,13 +97,10 @@ def test_equals_talib_in_every_form(
 ) -> None:
     name, df = dataset
     want = reference(df["close"].to_numpy())
-    for form, outs in run_forms(op, df, ("close",), params).items():
-        assert set(outs) == set(want)
-        for output, got in outs.items():
-            assert_same(got, want[output], f"{op.short}{params}[{output}] on {name}, {form}")
-            if op is not MACD or form != "relational":
-                # ROC and MOM are one TA-Lib operation in SQL too; MACD is a kernel
-                assert np.array_equal(got, want[output], equal_nan=True), (form, output)
+    # ROC and MOM are one TA-Lib operation in SQL too; MACD is a kernel
+    inexact = ("relational",) if op is MACD else ()
+    what = f"{op.short}{params} on {name}"
+    assert_forms_match(op, df, ("close",), params, want, what, exact=True, inexact_forms=inexact)
 
 
 def test_rowwise_stream_through_cerebro() -> None:
@@ -100,24 +111,10 @@ def test_rowwise_stream_through_cerebro() -> None:
         (ROC, {"window": 3}, _one(talib.ROC, 3)),
         (MOM, {"window": 3}, _one(talib.MOM, 3)),
     ]:
-        got = run_forms(op, df, ("close",), params, forms={"rowwise": ROWWISE})["rowwise"]
-        for output, want in reference(close).items():
-            assert np.array_equal(got[output], want, equal_nan=True), (op.short, output)
-
-
-def _run(
-    build: Callable[[sb.Cerebro, sb.Ref], dict[str, sb.Ref]], df: pd.DataFrame
-) -> dict[str, dict[str, np.ndarray]]:
-    """``{form: {name: values}}`` of the refs ``build`` adds to a graph over ``df``."""
-    out = {}
-    for form, options in FORMS.items():
-        cb = sb.Cerebro()
-        data = cb.add_data(sb.feeds.from_pandas(df, symbol="X"))
-        refs = build(cb, data)
-        opts = dict(options)
-        res = cb.run(mode=opts.pop("mode"), **opts)
-        out[form] = {name: res.values(ref) for name, ref in refs.items()}
-    return out
+        want = reference(close)
+        assert_forms_match(
+            op, df, ("close",), params, want, op.short, exact=True, forms=ROWWISE_ONLY
+        )
 
 
 def test_macd_of_an_indicator() -> None:
@@ -129,7 +126,7 @@ def test_macd_of_an_indicator() -> None:
         macd = cb.add_indicator(MACD, cb.add_indicator(sb.ind.rsi, data["close"], window=14))
         return {o: macd[o] for o in MACD.outputs}
 
-    for form, got in _run(build, df).items():
+    for form, got in run_graph(build, df).items():
         for output in MACD.outputs:
             assert_same(got[output], want[output], f"macd of rsi [{output}], {form}")
 
@@ -162,31 +159,13 @@ def test_roc_and_mom_of_an_indicator() -> None:
             "mom_of_macd": cb.add_indicator(MOM, macd["macd"], window=5),
         }
 
-    for form, got in _run(build, df).items():
+    for form, got in run_graph(build, df).items():
         for name, values in got.items():
             assert np.array_equal(values, want[name], equal_nan=True), (form, name)
 
 
 # -- the kernels: TA-Lib's bits on awkward series ----------------------------------------
-def _awkward() -> dict[str, np.ndarray]:
-    close = gapped_bars(3000, seed=4)["close"].to_numpy()
-    inside = close.copy()
-    inside[[700, 1500, 1501]] = np.nan
-    spiky = close.copy()
-    spiky[800] *= 1000.0
-    spiky[1200:1210] = 0.0  # zero denominators for ROC
-    spiky[2000:2100] = -spiky[2000:2100]
-    return {
-        "close": close,
-        "leading_nan": talib.RSI(close, 14),
-        "inside_nan": inside,
-        "spiky": spiky,
-        "short": close[:20],
-        "empty": close[:0],
-    }
-
-
-SERIES = _awkward()
+SERIES = awkward_series()  # "spiky" has zero denominators for ROC
 
 
 @case_params
@@ -195,64 +174,24 @@ def test_kernel_bits_equal_talib(
     op: Any, params: dict[str, Any], reference: Reference, series: str
 ) -> None:
     x = SERIES[series]
-    kernel = KERNELS[op.op_name()](**params)
-    got = kernel.step(kernel.init(), {"x": x})[1]
-    for output, want in reference(x).items():
-        assert np.array_equal(got[output], want, equal_nan=True), output
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    assert_bits(step_once(op_kernel(op, params), {"x": x}), reference(x))
 
 
 @case_params
 def test_kernel_chunk_invariance(op: Any, params: dict[str, Any], reference: Reference) -> None:
-    x = SERIES["spiky"][:1500].copy()
-    x[:5] = np.nan
-    x[700] = np.nan
-    kernel = KERNELS[op.op_name()](**params)
-    cols = {"x": x}
-    whole = feed(kernel, cols)
-    rowwise = feed(kernel, cols, range(1, len(x)))
-    rng = np.random.default_rng(23)
-    chunked = [
-        feed(kernel, cols, random_bounds(len(x), rng, m), roundtrip=True) for m in (3, 40, 400)
-    ]
-    for output in kernel.outputs:
-        for got in (rowwise, *chunked):
-            assert np.array_equal(_bits(got[output]), _bits(whole[output])), output
+    x = with_nans(SERIES["spiky"][:1500], leading=5, inside=(700,))
+    assert_chunk_invariant(op_kernel(op, params), {"x": x}, seed=23)
 
 
 def kernel_outputs() -> dict[str, np.ndarray]:
     """Every case's kernel on one awkward series; run with and without the JIT and compared."""
-    x = SERIES["spiky"][:1300].copy()
-    x[:3] = np.nan
-    x[600] = np.nan
-    out = {}
-    for cid, op, params, _ in CASES:
-        kernel = KERNELS[op.op_name()](**params)
-        for output, values in feed(kernel, {"x": x}, (100, 101, 700)).items():
-            out[f"{cid}.{output}"] = values
-    return out
+    x = with_nans(SERIES["spiky"][:1300], leading=3, inside=(600,))
+    kernels = ((cid, op_kernel(op, params)) for cid, op, params, _ in CASES)
+    return outputs_by_case(kernels, lambda _: {"x": x}, (100, 101, 700))
 
 
 def test_kernels_compiled_equal_interpreted(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "STREAMBT_DISABLE_JIT": "1"}
-    code = (
-        "import sys, numpy as np; from tests.indicators import test_momentum as m; "
-        "np.savez(sys.argv[1], **m.kernel_outputs())"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "py.npz")],
-        cwd=root,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    interpreted = np.load(tmp_path / "py.npz")
-    for key, jitted in kernel_outputs().items():
-        assert np.array_equal(_bits(interpreted[key]), _bits(jitted)), key
+    assert_compiled_equals_interpreted(kernel_outputs, tmp_path)
 
 
 def test_edge_values_on_a_small_series() -> None:
@@ -310,24 +249,14 @@ BAD_PARAMS: list[tuple[Any, dict[str, Any], str, str]] = [
     [pytest.param(*c, id=f"{c[0].short}-{c[1]}") for c in BAD_PARAMS],
 )
 def test_bad_parameters(op: Any, params: dict[str, Any], name: str, fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidParameterError) as err:
-        cb.add_indicator(op, data["close"], **params)
-    msg = str(err.value)
-    assert msg.startswith(f"{op.short}("), msg  # the node
-    assert name in msg and fix in msg, msg  # the parameter and the fix
+    assert_rejects_params(op, "close", params, name, fix)
 
 
 @pytest.mark.parametrize("op", [MACD, ROC, MOM], ids=lambda op: op.short)
 def test_wrong_input_kind(op: Any) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
+    cb, data = small_graph()
     params = {} if op is MACD else {"window": 3}
-    with pytest.raises(
-        sb.InvalidInputError, match=rf"^{op.short}\(.*pass one field, e.g. data\['close'\]"
-    ):
-        cb.add_indicator(op, data, **params)
+    assert_rejects_input(op, "data", r"pass one field, e.g. data\['close'\]", **params)
     macd = cb.add_indicator(MACD, data["close"])
     with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*pick one, e.g. ref\['macd'\]"):
         cb.add_indicator(op, macd, **params)

@@ -12,9 +12,6 @@ placement, public names and parameter errors.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,23 +40,34 @@ from streambt.ops.oscillators import (
     StochasticRSI,
     WilliamsR,
 )
-from tests.indicators.harness import DATASETS, FORMS, ROWWISE, assert_same, gapped_bars, run_forms
-from tests.unit._kernel_helpers import feed, random_bounds
+from tests.indicators.harness import (
+    ROWWISE_ONLY,
+    assert_forms_match,
+    assert_rejects_input,
+    assert_rejects_params,
+    assert_same,
+    bars,
+    dataset_fixture,
+    gapped_bars,
+    run_graph,
+)
+from tests.indicators.kernel_checks import (
+    assert_bits,
+    assert_chunk_invariant,
+    assert_compiled_equals_interpreted,
+    exact_needs_08,
+    kernel_cols,
+    nan_bars,
+    op_kernel,
+    outputs_by_case,
+    step_once,
+)
 
 talib = pytest.importorskip("talib")
-
-exact_needs_08 = pytest.mark.skipif(
-    not talib.__ta_version__.decode().startswith("0.8."),
-    reason="the kernels mirror TA-Lib C 0.8",
-)
 
 Bars = Mapping[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
 SMA = talib.MA_Type.SMA
-
-
-def _bars(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {f: df[f].to_numpy(np.float64) for f in ("open", "high", "low", "close", "volume")}
 
 
 def _cci(n: int) -> Callable[[Bars], Outputs]:
@@ -154,18 +162,7 @@ def quiet_bars(missing: bool = False) -> pd.DataFrame:
     return df
 
 
-@pytest.fixture(scope="module", params=list(DATASETS))
-def dataset(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame]:
-    return request.param, DATASETS[request.param]()
-
-
-def _check_forms(
-    name: str, df: pd.DataFrame, op: Any, inputs: Any, params: dict[str, Any], want: Outputs
-) -> None:
-    for form, outs in run_forms(op, df, inputs, params).items():
-        assert set(outs) == set(op.outputs)
-        for output, values in outs.items():
-            assert_same(values, want[output], f"{op.short}{params}[{output}] on {name}, {form}")
+dataset = dataset_fixture()
 
 
 @pytest.mark.parametrize(
@@ -179,34 +176,16 @@ def test_equals_talib_in_every_form(
     ref: Callable[[Bars], Outputs],
 ) -> None:
     name, df = dataset
-    _check_forms(name, df, op, inputs, params, ref(_bars(df)))
+    assert_forms_match(op, df, inputs, params, ref(bars(df)), f"{op.short}{params} on {name}")
 
 
 @pytest.mark.parametrize("window", [2, 14, 60])
 def test_mfi_on_zero_volume(window: int) -> None:
     df = quiet_bars()
-    want = _mfi(window)(_bars(df))["value"]
+    want = _mfi(window)(bars(df))["value"]
     # a full window without volume is 0, and the sums restart from exactly 0
     assert (want[ZERO_VOLUME.start + window : ZERO_VOLUME.stop] == 0.0).all()
-    _check_forms("quiet", df, MoneyFlowIndex, "data", {"window": window}, {"value": want})
-
-
-KERNELS: dict[Any, type[Kernel]] = {
-    CommodityChannelIndex: CommodityChannelIndexKernel,
-    WilliamsR: WilliamsRKernel,
-    Stochastic: StochasticKernel,
-    StochasticRSI: StochasticRSIKernel,
-    Aroon: AroonKernel,
-    MoneyFlowIndex: MoneyFlowIndexKernel,
-}
-
-
-def _kernel(op: Any, params: dict[str, Any]) -> Kernel:
-    return KERNELS[op](**op.validate(params, op.short))
-
-
-def _kernel_cols(kernel: Kernel, b: Bars) -> dict[str, np.ndarray]:
-    return {"x": b["close"]} if kernel.inputs == ("x",) else {f: b[f] for f in kernel.inputs}
+    assert_forms_match(MoneyFlowIndex, df, "data", {"window": window}, want, "mfi on quiet")
 
 
 @exact_needs_08
@@ -220,11 +199,9 @@ def test_kernel_gives_talibs_exact_values(
     ref: Callable[[Bars], Outputs],
 ) -> None:
     _, df = dataset
-    b = _bars(df)
-    kernel = _kernel(op, params)
-    got = kernel.step(kernel.init(), _kernel_cols(kernel, b))[1]
-    for output, want in ref(b).items():
-        assert np.array_equal(got[output], want, equal_nan=True), output
+    b = bars(df)
+    kernel = op_kernel(op, params)
+    assert_bits(step_once(kernel, kernel_cols(kernel, b)), ref(b))
 
 
 @exact_needs_08
@@ -246,21 +223,20 @@ def test_near_flat_window_counts_as_flat() -> None:
         StochasticKernel(fastk=2, slowk=1, slowd=1),
         CommodityChannelIndexKernel(window=2),
     ):
-        out = kernel.step(kernel.init(), b)[1]
+        out = step_once(kernel, b)
         assert (out[kernel.outputs[0]][1:] == 0.0).all(), type(kernel).__name__
 
 
 @exact_needs_08
 @pytest.mark.parametrize("window", [2, 14, 60])
 def test_mfi_kernel_with_missing_volumes(window: int) -> None:
-    b = _bars(quiet_bars(missing=True))
+    b = bars(quiet_bars(missing=True))
     want = _mfi(window)(b)["value"]
     # TA-Lib starts after the missing first volumes; the late one leaves NaN sums for good
     assert np.isnan(want[: 3 + window]).all() and not np.isnan(want[3 + window])
     assert np.isnan(want[MISSING_LATE:]).all()
     kernel = MoneyFlowIndexKernel(window=window)
-    got = kernel.step(kernel.init(), _kernel_cols(kernel, b))[1]["value"]
-    assert np.array_equal(got, want, equal_nan=True)
+    assert_bits(step_once(kernel, kernel_cols(kernel, b)), want)
 
 
 def test_aroon_ties_go_to_the_latest_bar() -> None:
@@ -268,7 +244,7 @@ def test_aroon_ties_go_to_the_latest_bar() -> None:
     low = np.array([1.0, 2.0, 1.0, 2.0, 3.0, 3.0])
     down, up = talib.AROON(high, low, 2)
     kernel = AroonKernel(window=2)
-    got = kernel.step(kernel.init(), {"high": high, "low": low})[1]
+    got = step_once(kernel, {"high": high, "low": low})
     np.testing.assert_array_equal(got["up"], up)
     np.testing.assert_array_equal(got["down"], down)
     np.testing.assert_array_equal(up[2:], [100.0, 50.0, 100.0, 50.0])
@@ -282,27 +258,25 @@ def test_stochrsi_of_ema() -> None:
     df = gapped_bars(1500)
     ema = talib.EMA(df["close"].to_numpy(), 10)
     k, d = talib.STOCHRSI(ema, 14, 5, 3, SMA)
-    for form, options in FORMS.items():
-        cb = sb.Cerebro()
-        data = cb.add_data(sb.feeds.from_pandas(df, symbol="X"))
+
+    def build(cb: sb.Cerebro, data: sb.Ref) -> dict[str, sb.Ref]:
         avg = cb.add_indicator(sb.ind.ema, data["close"], window=10)
         srsi = cb.add_indicator(StochasticRSI, avg)
-        opts = dict(options)
-        res = cb.run(mode=opts.pop("mode"), **opts)
-        assert_same(res.values(avg), ema, f"ema, {form}")
-        assert_same(res.values(srsi["k"]), k, f"stochrsi k of ema, {form}")
-        assert_same(res.values(srsi["d"]), d, f"stochrsi d of ema, {form}")
+        return {"ema": avg, "k": srsi["k"], "d": srsi["d"]}
+
+    for form, got in run_graph(build, df).items():
+        assert_same(got["ema"], ema, f"ema, {form}")
+        assert_same(got["k"], k, f"stochrsi k of ema, {form}")
+        assert_same(got["d"], d, f"stochrsi d of ema, {form}")
 
 
 def test_row_by_row_stream_through_cerebro() -> None:
     df = gapped_bars().iloc[:200].reset_index(drop=True)
-    b = _bars(df)
+    b = bars(df)
     for cid, op, inputs, params, ref in CASES:
         if cid.endswith("_long"):
             continue
-        got = run_forms(op, df, inputs, params, forms={"rowwise": ROWWISE})["rowwise"]
-        for output, want in ref(b).items():
-            assert_same(got[output], want, f"{cid}[{output}] row by row")
+        assert_forms_match(op, df, inputs, params, ref(b), f"{cid} row by row", forms=ROWWISE_ONLY)
 
 
 # -- the kernels: chunk-invariance and compiled == interpreted --------------------------
@@ -324,60 +298,26 @@ KERNEL_CASES: list[tuple[str, type[Kernel], dict[str, Any]]] = [
 
 def _series_cols(kernel: Kernel) -> dict[str, np.ndarray]:
     """Leading NaNs, NaNs inside, a flat stretch and zero volume."""
-    b = _bars(gapped_bars(1500, seed=4))
-    for f in b:
-        b[f][:5] = np.nan
-        b[f][700] = np.nan
+    b = nan_bars()
     b["volume"][300:340] = 0.0
     b["volume"][1200] = np.nan
-    return _kernel_cols(kernel, b)
+    return kernel_cols(kernel, b)
 
 
 def kernel_outputs() -> dict[str, np.ndarray]:
-    """Every kernel case fed whole, outputs stacked; run with and without the JIT."""
-    out = {}
-    for cid, cls, params in KERNEL_CASES:
-        kernel = cls(**params)
-        got = feed(kernel, _series_cols(kernel))
-        out[cid] = np.stack([got[o] for o in kernel.outputs])
-    return out
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    """Every kernel case fed whole; run with and without the JIT."""
+    kernels = ((cid, cls(**params)) for cid, cls, params in KERNEL_CASES)
+    return outputs_by_case(kernels, _series_cols)
 
 
 @pytest.mark.parametrize(("cls", "params"), [pytest.param(*c[1:], id=c[0]) for c in KERNEL_CASES])
 def test_kernel_chunk_invariance(cls: type[Kernel], params: dict[str, Any]) -> None:
     kernel = cls(**params)
-    cols = _series_cols(kernel)
-    n = len(next(iter(cols.values())))
-    whole = feed(kernel, cols)
-    rowwise = feed(kernel, cols, range(1, n))
-    rng = np.random.default_rng(11)
-    chunked = [feed(kernel, cols, random_bounds(n, rng, m), roundtrip=True) for m in (3, 40, 400)]
-    for output in kernel.outputs:
-        for other in (rowwise, *chunked):
-            assert np.array_equal(_bits(other[output]), _bits(whole[output])), output
+    assert_chunk_invariant(kernel, _series_cols(kernel), seed=11)
 
 
 def test_kernels_compiled_equal_interpreted(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "STREAMBT_DISABLE_JIT": "1"}
-    code = (
-        "import sys, numpy as np; from tests.indicators import test_oscillators as m; "
-        "np.savez(sys.argv[1], **m.kernel_outputs())"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "py.npz")],
-        cwd=root,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    interpreted = np.load(tmp_path / "py.npz")
-    for cid, jitted in kernel_outputs().items():
-        assert np.array_equal(_bits(interpreted[cid]), _bits(jitted)), cid
+    assert_compiled_equals_interpreted(kernel_outputs, tmp_path)
 
 
 # -- placement, public names, errors ----------------------------------------------------
@@ -412,7 +352,7 @@ def test_outputs_by_name() -> None:
     st = cb.add_indicator(Stochastic, data)
     ar = cb.add_indicator(Aroon, data, window=5)
     res = cb.run()
-    b = _bars(df)
+    b = bars(df)
     assert_same(res.values(st["d"]), _stoch(5, 3, 3)(b)["d"], "stoch d")
     assert_same(res.values(ar["up"]), _aroon(5)(b)["up"], "aroon up")
     with pytest.raises(sb.InvalidInputError, match="its outputs are k, d"):
@@ -438,13 +378,7 @@ BAD_PARAMS = [
 
 @pytest.mark.parametrize(("op", "arg", "params", "fix"), BAD_PARAMS)
 def test_bad_parameters(op: Any, arg: str, params: dict[str, Any], fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidParameterError) as err:
-        cb.add_indicator(op, data if arg == "data" else data[arg], **params)
-    msg = str(err.value)
-    assert msg.startswith(f"{op.short}("), msg  # the node
-    assert list(params)[-1] in msg and fix in msg, msg  # the parameter and the fix
+    assert_rejects_params(op, arg, params, list(params)[-1], fix)
 
 
 @pytest.mark.parametrize(
@@ -455,19 +389,12 @@ def test_bad_parameters(op: Any, arg: str, params: dict[str, Any], fix: str) -> 
     ],
 )
 def test_wrong_input_kind(op: Any, arg: str, fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*{fix}"):
-        cb.add_indicator(op, data if arg == "data" else data[arg])
+    assert_rejects_input(op, arg, fix)
 
 
 @pytest.mark.parametrize("op", [CommodityChannelIndex, Stochastic, Aroon, MoneyFlowIndex])
 def test_indicator_where_data_is_expected(op: Any) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    sma = cb.add_indicator(sb.ind.sma, data["close"], window=5)
-    with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*pass the data ref"):
-        cb.add_indicator(op, sma)
+    assert_rejects_input(op, "sma", "pass the data ref")
 
 
 @pytest.mark.parametrize(

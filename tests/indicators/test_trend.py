@@ -13,9 +13,6 @@ a CPU with FMA and TA-Lib C 0.8.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,32 +37,31 @@ from streambt.ops.trend import (
     ParabolicSAR,
     PlusDirectionalIndicator,
 )
-from tests.indicators.harness import DATASETS, ROWWISE, assert_same, gapped_bars, run_forms
-from tests.unit._kernel_helpers import feed, random_bounds
+from tests.indicators.harness import (
+    ROWWISE_ONLY,
+    assert_forms_match,
+    assert_rejects_input,
+    assert_rejects_params,
+    bars,
+    dataset_fixture,
+    gapped_bars,
+)
+from tests.indicators.kernel_checks import (
+    assert_bits,
+    assert_chunk_invariant,
+    assert_compiled_equals_interpreted,
+    exact_needs_08,
+    exact_needs_fma,
+    kernel_cols,
+    nan_bars,
+    op_kernel,
+    outputs_by_case,
+    step_once,
+)
 
 talib = pytest.importorskip("talib")
 
-TALIB_08 = talib.__ta_version__.decode().startswith("0.8.")
-
-
-def _cpu_has_fma() -> bool:
-    try:
-        return " fma " in Path("/proc/cpuinfo").read_text() + " "
-    except OSError:
-        return False
-
-
-exact_needs_fma = pytest.mark.skipif(
-    not (TALIB_08 and _cpu_has_fma()),
-    reason="the kernel mirrors TA-Lib 0.8's FMA build, which TA-Lib loads only on a CPU with FMA",
-)
-exact_needs_08 = pytest.mark.skipif(not TALIB_08, reason="the kernels mirror TA-Lib C 0.8")
-
 Bars = Mapping[str, np.ndarray]
-
-
-def _bars(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {f: df[f].to_numpy(np.float64) for f in ("open", "high", "low", "close", "volume")}
 
 
 def _hlc(fn: Callable[..., np.ndarray], n: int) -> Callable[[Bars], np.ndarray]:
@@ -99,9 +95,7 @@ CASES: list[tuple[str, Any, dict[str, Any], Callable[[Bars], np.ndarray], bool]]
 ]
 
 
-@pytest.fixture(scope="module", params=list(DATASETS))
-def dataset(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame]:
-    return request.param, DATASETS[request.param]()
+dataset = dataset_fixture()
 
 
 @pytest.mark.parametrize(("op", "params", "ref"), [pytest.param(*c[1:4], id=c[0]) for c in CASES])
@@ -112,21 +106,7 @@ def test_equals_talib_in_every_form(
     ref: Callable[[Bars], np.ndarray],
 ) -> None:
     name, df = dataset
-    want = ref(_bars(df))
-    for form, outs in run_forms(op, df, "data", params).items():
-        assert_same(outs["value"], want, f"{op.short}{params} on {name}, {form}")
-
-
-KERNELS: dict[Any, type[Kernel]] = {
-    AverageDirectionalIndex: AverageDirectionalIndexKernel,
-    PlusDirectionalIndicator: PlusDirectionalIndicatorKernel,
-    MinusDirectionalIndicator: MinusDirectionalIndicatorKernel,
-    ParabolicSAR: ParabolicSARKernel,
-}
-
-
-def _kernel(op: Any, params: dict[str, Any]) -> Kernel:
-    return KERNELS[op](**op.validate(params, op.short))
+    assert_forms_match(op, df, "data", params, ref(bars(df)), f"{op.short}{params} on {name}")
 
 
 @pytest.mark.parametrize(
@@ -143,10 +123,9 @@ def test_kernel_gives_talibs_exact_values(
     ref: Callable[[Bars], np.ndarray],
 ) -> None:
     _, df = dataset
-    b = _bars(df)
-    kernel = _kernel(op, params)
-    got = kernel.step(kernel.init(), {f: b[f] for f in kernel.inputs})[1]["value"]
-    assert np.array_equal(got, ref(b), equal_nan=True)
+    b = bars(df)
+    kernel = op_kernel(op, params)
+    assert_bits(step_once(kernel, kernel_cols(kernel, b)), ref(b))
 
 
 def test_sar_starts_short_on_a_falling_second_bar() -> None:
@@ -154,7 +133,7 @@ def test_sar_starts_short_on_a_falling_second_bar() -> None:
     low = np.array([9.0, 8.0, 7.5, 7.0, 8.5, 10.0])
     want = talib.SAR(high, low, 0.02, 0.2)
     kernel = ParabolicSARKernel()
-    got = kernel.step(kernel.init(), {"high": high, "low": low})[1]["value"]
+    got = step_once(kernel, {"high": high, "low": low})["value"]
     np.testing.assert_array_equal(got, want)
     # short from the first high, then a reversal to long at the earlier extreme low
     assert got[1] == 10.0 and got[-1] == 7.0
@@ -162,12 +141,11 @@ def test_sar_starts_short_on_a_falling_second_bar() -> None:
 
 def test_row_by_row_stream_through_cerebro() -> None:
     df = gapped_bars().iloc[:200].reset_index(drop=True)
-    b = _bars(df)
+    b = bars(df)
     for cid, op, params, ref, _ in CASES:
         if cid.endswith("_long"):
             continue
-        got = run_forms(op, df, "data", params, forms={"rowwise": ROWWISE})["rowwise"]
-        assert_same(got["value"], ref(b), f"{cid} row by row")
+        assert_forms_match(op, df, "data", params, ref(b), f"{cid} row by row", forms=ROWWISE_ONLY)
 
 
 # -- the kernels: chunk-invariance and compiled == interpreted --------------------------
@@ -185,56 +163,23 @@ KERNEL_CASES: list[tuple[str, type[Kernel], dict[str, Any]]] = [
 
 def _series_cols(kernel: Kernel) -> dict[str, np.ndarray]:
     """Leading NaNs, a NaN inside and a flat stretch."""
-    b = _bars(gapped_bars(1500, seed=4))
-    for f in b:
-        b[f][:5] = np.nan
-        b[f][700] = np.nan
-    return {f: b[f] for f in kernel.inputs}
+    return kernel_cols(kernel, nan_bars())
 
 
 def kernel_outputs() -> dict[str, np.ndarray]:
     """Every kernel case fed whole; run with and without the JIT."""
-    out = {}
-    for cid, cls, params in KERNEL_CASES:
-        kernel = cls(**params)
-        out[cid] = feed(kernel, _series_cols(kernel))["value"]
-    return out
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    kernels = ((cid, cls(**params)) for cid, cls, params in KERNEL_CASES)
+    return outputs_by_case(kernels, _series_cols)
 
 
 @pytest.mark.parametrize(("cls", "params"), [pytest.param(*c[1:], id=c[0]) for c in KERNEL_CASES])
 def test_kernel_chunk_invariance(cls: type[Kernel], params: dict[str, Any]) -> None:
     kernel = cls(**params)
-    cols = _series_cols(kernel)
-    n = len(next(iter(cols.values())))
-    whole = feed(kernel, cols)["value"]
-    assert np.array_equal(_bits(feed(kernel, cols, range(1, n))["value"]), _bits(whole))
-    rng = np.random.default_rng(11)
-    for max_chunk in (3, 40, 400):
-        chunked = feed(kernel, cols, random_bounds(n, rng, max_chunk), roundtrip=True)["value"]
-        assert np.array_equal(_bits(chunked), _bits(whole)), max_chunk
+    assert_chunk_invariant(kernel, _series_cols(kernel), seed=11)
 
 
 def test_kernels_compiled_equal_interpreted(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "STREAMBT_DISABLE_JIT": "1"}
-    code = (
-        "import sys, numpy as np; from tests.indicators import test_trend as m; "
-        "np.savez(sys.argv[1], **m.kernel_outputs())"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "py.npz")],
-        cwd=root,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    interpreted = np.load(tmp_path / "py.npz")
-    for cid, jitted in kernel_outputs().items():
-        assert np.array_equal(_bits(interpreted[cid]), _bits(jitted)), cid
+    assert_compiled_equals_interpreted(kernel_outputs, tmp_path)
 
 
 # -- placement, public names, errors ----------------------------------------------------
@@ -270,30 +215,17 @@ BAD_PARAMS = [
 
 @pytest.mark.parametrize(("op", "params", "fix"), BAD_PARAMS)
 def test_bad_parameters(op: Any, params: dict[str, Any], fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidParameterError) as err:
-        cb.add_indicator(op, data, **params)
-    msg = str(err.value)
-    assert msg.startswith(f"{op.short}("), msg  # the node
-    assert list(params)[-1] in msg and fix in msg, msg  # the parameter and the fix
+    assert_rejects_params(op, "data", params, list(params)[-1], fix)
 
 
 @pytest.mark.parametrize("op", [AverageDirectionalIndex, PlusDirectionalIndicator, ParabolicSAR])
 def test_a_field_where_data_is_expected(op: Any) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*pass the data ref"):
-        cb.add_indicator(op, data["close"])
+    assert_rejects_input(op, "close", "pass the data ref")
 
 
 @pytest.mark.parametrize("op", [AverageDirectionalIndex, ParabolicSAR])
 def test_an_indicator_where_data_is_expected(op: Any) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    sma = cb.add_indicator(sb.ind.sma, data["close"], window=5)
-    with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*pass the data ref"):
-        cb.add_indicator(op, sma)
+    assert_rejects_input(op, "sma", "pass the data ref")
 
 
 @pytest.mark.parametrize(

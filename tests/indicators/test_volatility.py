@@ -14,9 +14,6 @@ of those two needs a CPU with FMA and TA-Lib C 0.8.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,33 +38,36 @@ from streambt.ops.volatility import (
     NormalizedAverageTrueRange,
     TrueRange,
 )
-from tests.indicators.harness import DATASETS, FORMS, ROWWISE, assert_same, gapped_bars, run_forms
-from tests.unit._kernel_helpers import feed, random_bounds
+from tests.indicators.harness import (
+    FORMS,
+    ROWWISE_ONLY,
+    assert_forms_match,
+    assert_rejects_input,
+    assert_rejects_params,
+    assert_same,
+    bars,
+    dataset_fixture,
+    gapped_bars,
+    run_forms,
+    run_graph,
+)
+from tests.indicators.kernel_checks import (
+    assert_bits,
+    assert_chunk_invariant,
+    assert_compiled_equals_interpreted,
+    exact_needs_08,
+    exact_needs_fma,
+    kernel_cols,
+    nan_bars,
+    op_kernel,
+    outputs_by_case,
+    step_once,
+)
 
 talib = pytest.importorskip("talib")
 
-TALIB_08 = talib.__ta_version__.decode().startswith("0.8.")
-
-
-def _cpu_has_fma() -> bool:
-    try:
-        return " fma " in Path("/proc/cpuinfo").read_text() + " "
-    except OSError:
-        return False
-
-
-exact_needs_fma = pytest.mark.skipif(
-    not (TALIB_08 and _cpu_has_fma()),
-    reason="the kernel mirrors TA-Lib 0.8's FMA build, which TA-Lib loads only on a CPU with FMA",
-)
-exact_needs_08 = pytest.mark.skipif(not TALIB_08, reason="the kernels mirror TA-Lib C 0.8")
-
 Bars = Mapping[str, np.ndarray]
 Outputs = dict[str, np.ndarray]
-
-
-def _bars(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {f: df[f].to_numpy(np.float64) for f in ("open", "high", "low", "close", "volume")}
 
 
 def _hlc(fn: Callable[..., np.ndarray], *args: Any) -> Callable[[Bars], Outputs]:
@@ -117,9 +117,7 @@ CASES: list[tuple[str, Any, Any, dict[str, Any], Callable[[Bars], Outputs], bool
 ]
 
 
-@pytest.fixture(scope="module", params=list(DATASETS))
-def dataset(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame]:
-    return request.param, DATASETS[request.param]()
+dataset = dataset_fixture()
 
 
 @pytest.mark.parametrize(
@@ -133,28 +131,7 @@ def test_equals_talib_in_every_form(
     ref: Callable[[Bars], Outputs],
 ) -> None:
     name, df = dataset
-    want = ref(_bars(df))
-    got = run_forms(op, df, inputs, params)
-    for form, outs in got.items():
-        assert set(outs) == set(op.outputs)
-        for output, values in outs.items():
-            assert_same(values, want[output], f"{op.short}{params}[{output}] on {name}, {form}")
-
-
-KERNELS: dict[Any, type[Kernel]] = {
-    TrueRange: TrueRangeKernel,
-    AverageTrueRange: AverageTrueRangeKernel,
-    NormalizedAverageTrueRange: NormalizedAverageTrueRangeKernel,
-    BollingerBands: BollingerBandsKernel,
-}
-
-
-def _kernel(op: Any, params: dict[str, Any]) -> Kernel:
-    return KERNELS[op](**op.validate(params, op.short))
-
-
-def _kernel_cols(kernel: Kernel, b: Bars) -> dict[str, np.ndarray]:
-    return {"x": b["close"]} if kernel.inputs == ("x",) else {f: b[f] for f in kernel.inputs}
+    assert_forms_match(op, df, inputs, params, ref(bars(df)), f"{op.short}{params} on {name}")
 
 
 @pytest.mark.parametrize(
@@ -171,11 +148,9 @@ def test_kernel_gives_talibs_exact_values(
     ref: Callable[[Bars], Outputs],
 ) -> None:
     _, df = dataset
-    b = _bars(df)
-    kernel = _kernel(op, params)
-    got = kernel.step(kernel.init(), _kernel_cols(kernel, b))[1]
-    for output, want in ref(b).items():
-        assert np.array_equal(got[output], want, equal_nan=True), output
+    b = bars(df)
+    kernel = op_kernel(op, params)
+    assert_bits(step_once(kernel, kernel_cols(kernel, b)), ref(b))
 
 
 def test_bbands_are_talibs_sma_and_stddev() -> None:
@@ -205,27 +180,25 @@ def test_bbands_of_rsi() -> None:
     rsi = talib.RSI(df["close"].to_numpy(), 14)
     up, mid, lo = talib.BBANDS(rsi, 10, 2.0, 2.0, talib.MA_Type.SMA)
     want = {"upper": up, "middle": mid, "lower": lo}
-    for form, options in FORMS.items():
-        cb = sb.Cerebro()
-        data = cb.add_data(sb.feeds.from_pandas(df, symbol="X"))
+
+    def build(cb: sb.Cerebro, data: sb.Ref) -> dict[str, sb.Ref]:
         r = cb.add_indicator(sb.ind.rsi, data["close"], window=14)
         bands = cb.add_indicator(BollingerBands, r, window=10)
-        opts = dict(options)
-        res = cb.run(mode=opts.pop("mode"), **opts)
-        assert_same(res.values(r), rsi, f"rsi, {form}")
+        return {"rsi": r, **{o: bands[o] for o in BollingerBands.outputs}}
+
+    for form, got in run_graph(build, df).items():
+        assert_same(got["rsi"], rsi, f"rsi, {form}")
         for output in BollingerBands.outputs:
-            assert_same(res.values(bands[output]), want[output], f"bbands of rsi {output}, {form}")
+            assert_same(got[output], want[output], f"bbands of rsi {output}, {form}")
 
 
 def test_row_by_row_stream_through_cerebro() -> None:
     df = gapped_bars().iloc[:200].reset_index(drop=True)
-    b = _bars(df)
+    b = bars(df)
     for cid, op, inputs, params, ref, _ in CASES:
         if cid.endswith("_long"):
             continue
-        got = run_forms(op, df, inputs, params, forms={"rowwise": ROWWISE})["rowwise"]
-        for output, want in ref(b).items():
-            assert_same(got[output], want, f"{cid}[{output}] row by row")
+        assert_forms_match(op, df, inputs, params, ref(b), f"{cid} row by row", forms=ROWWISE_ONLY)
 
 
 # -- the kernels: chunk-invariance and compiled == interpreted --------------------------
@@ -242,58 +215,23 @@ KERNEL_CASES: list[tuple[str, type[Kernel], dict[str, Any]]] = [
 
 def _series_cols(kernel: Kernel) -> dict[str, np.ndarray]:
     """Leading NaNs, a NaN inside and a flat stretch."""
-    b = _bars(gapped_bars(1500, seed=4))
-    for f in b:
-        b[f][:5] = np.nan
-        b[f][700] = np.nan
-    return _kernel_cols(kernel, b)
+    return kernel_cols(kernel, nan_bars())
 
 
 def kernel_outputs() -> dict[str, np.ndarray]:
-    """Every kernel case fed whole, outputs stacked; run with and without the JIT."""
-    out = {}
-    for cid, cls, params in KERNEL_CASES:
-        kernel = cls(**params)
-        got = feed(kernel, _series_cols(kernel))
-        out[cid] = np.stack([got[o] for o in kernel.outputs])
-    return out
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    """Every kernel case fed whole; run with and without the JIT."""
+    kernels = ((cid, cls(**params)) for cid, cls, params in KERNEL_CASES)
+    return outputs_by_case(kernels, _series_cols)
 
 
 @pytest.mark.parametrize(("cls", "params"), [pytest.param(*c[1:], id=c[0]) for c in KERNEL_CASES])
 def test_kernel_chunk_invariance(cls: type[Kernel], params: dict[str, Any]) -> None:
     kernel = cls(**params)
-    cols = _series_cols(kernel)
-    n = len(next(iter(cols.values())))
-    whole = feed(kernel, cols)
-    rowwise = feed(kernel, cols, range(1, n))
-    rng = np.random.default_rng(11)
-    chunked = [feed(kernel, cols, random_bounds(n, rng, m), roundtrip=True) for m in (3, 40, 400)]
-    for output in kernel.outputs:
-        for other in (rowwise, *chunked):
-            assert np.array_equal(_bits(other[output]), _bits(whole[output])), output
+    assert_chunk_invariant(kernel, _series_cols(kernel), seed=11)
 
 
 def test_kernels_compiled_equal_interpreted(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "STREAMBT_DISABLE_JIT": "1"}
-    code = (
-        "import sys, numpy as np; from tests.indicators import test_volatility as m; "
-        "np.savez(sys.argv[1], **m.kernel_outputs())"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "py.npz")],
-        cwd=root,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    interpreted = np.load(tmp_path / "py.npz")
-    for cid, jitted in kernel_outputs().items():
-        assert np.array_equal(_bits(interpreted[cid]), _bits(jitted)), cid
+    assert_compiled_equals_interpreted(kernel_outputs, tmp_path)
 
 
 # -- placement, public names, errors ----------------------------------------------------
@@ -348,13 +286,7 @@ BAD_PARAMS = [
 
 @pytest.mark.parametrize(("op", "arg", "params", "fix"), BAD_PARAMS)
 def test_bad_parameters(op: Any, arg: str, params: dict[str, Any], fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidParameterError) as err:
-        cb.add_indicator(op, data if arg == "data" else data[arg], **params)
-    msg = str(err.value)
-    assert msg.startswith(f"{op.short}("), msg  # the node
-    assert list(params)[-1] in msg and fix in msg, msg  # the parameter and the fix
+    assert_rejects_params(op, arg, params, list(params)[-1], fix)
 
 
 @pytest.mark.parametrize(
@@ -366,18 +298,11 @@ def test_bad_parameters(op: Any, arg: str, params: dict[str, Any], fix: str) -> 
     ],
 )
 def test_wrong_input_kind(op: Any, arg: str, fix: str) -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*{fix}"):
-        cb.add_indicator(op, data if arg == "data" else data[arg])
+    assert_rejects_input(op, arg, fix)
 
 
 def test_wrong_input_kind_indicator_for_data() -> None:
-    cb = sb.Cerebro()
-    data = cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-    sma = cb.add_indicator(sb.ind.sma, data["close"], window=5)
-    with pytest.raises(sb.InvalidInputError, match=r"^atr\(.*pass the data ref"):
-        cb.add_indicator(AverageTrueRange, sma)
+    assert_rejects_input(AverageTrueRange, "sma", "pass the data ref")
 
 
 @pytest.mark.parametrize(

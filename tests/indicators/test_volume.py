@@ -10,9 +10,6 @@ after that stays in its running totals) are checked on the kernels.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ import pytest
 import streambt as sb
 import streambt.kernels.volume  # registers the kernels
 from streambt.backends import get_backend
-from streambt.kernels.base import KERNELS, Kernel
+from streambt.kernels.base import Kernel
 from streambt.kernels.volume import (
     AccumulationDistributionKernel,
     ChaikinOscillatorKernel,
@@ -37,8 +34,26 @@ from streambt.ops.volume import (
     OnBalanceVolume,
     VolumeWeightedAveragePrice,
 )
-from tests.indicators.harness import DATASETS, ROWWISE, assert_same, gapped_bars, run_forms
-from tests.unit._kernel_helpers import feed, random_bounds
+from tests.indicators.harness import (
+    DATASETS,
+    ROWWISE_ONLY,
+    assert_forms_match,
+    assert_rejects_input,
+    assert_rejects_params,
+    assert_same,
+    bars,
+    dataset_fixture,
+    gapped_bars,
+    run_forms,
+)
+from tests.indicators.kernel_checks import (
+    assert_chunk_invariant,
+    assert_compiled_equals_interpreted,
+    op_kernel,
+    outputs_by_case,
+    step_once,
+)
+from tests.unit._kernel_helpers import feed
 
 talib = pytest.importorskip("talib")
 
@@ -69,10 +84,6 @@ def vwap_ref(b: Mapping[str, np.ndarray], n: int) -> np.ndarray:
         if den != 0.0:
             out[t] = math.fsum(w_pv) / den
     return out
-
-
-def _bars(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {f: df[f].to_numpy(np.float64) for f in ("high", "low", "close", "volume")}
 
 
 def _talib_adosc(fast: int, slow: int) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
@@ -109,9 +120,7 @@ CASES: list[
 ]
 
 
-@pytest.fixture(scope="module", params=list(VOLUME_DATASETS))
-def dataset(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame]:
-    return request.param, VOLUME_DATASETS[request.param]()
+dataset = dataset_fixture(VOLUME_DATASETS)
 
 
 @pytest.mark.parametrize(
@@ -125,11 +134,9 @@ def test_equals_oracle_in_every_form(
     bitwise: bool,
 ) -> None:
     name, df = dataset
-    want = oracle(_bars(df))
-    for form, outs in run_forms(op, df, "data", params).items():
-        assert_same(outs["value"], want, f"{op.short}{params} on {name}, {form}")
-        if bitwise:  # the kernels mirror TA-Lib 0.8's arithmetic
-            assert np.array_equal(outs["value"], want, equal_nan=True), form
+    # bitwise: the kernels mirror TA-Lib 0.8's arithmetic
+    what = f"{op.short}{params} on {name}"
+    assert_forms_match(op, df, "data", params, oracle(bars(df)), what, exact=bitwise)
 
 
 def test_zero_volume_windows_are_null() -> None:
@@ -146,7 +153,7 @@ def test_zero_volume_windows_are_null() -> None:
 
 
 def _with_missing_volume(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    b = _bars(df)
+    b = bars(df)
     b["volume"][MISSING] = np.nan
     return b
 
@@ -161,7 +168,7 @@ def test_missing_volume_in_the_kernels(
     bitwise: bool,
 ) -> None:
     b = _with_missing_volume(quiet_bars())
-    kernel = KERNELS[op.op_name()](**params)
+    kernel = op_kernel(op, params)
     got = feed(kernel, {r: b[r] for r in kernel.inputs})["value"]
     want = oracle(b)
     assert_same(got, want, f"{op.short}{params} with missing volumes")
@@ -185,31 +192,30 @@ def test_missing_volume_rules() -> None:
 def test_vwap_window_1_is_the_typical_price() -> None:
     df = gapped_bars()
     tp = ((df["high"] + df["low"] + df["close"]) / 3.0).to_numpy()
-    k = VolumeWeightedAveragePriceKernel(window=1)
-    got = k.step(k.init(), _bars(df))[1]["value"]
+    got = step_once(VolumeWeightedAveragePriceKernel(window=1), bars(df))["value"]
     assert_same(got, tp, "vwap(1) vs typical price")
 
 
 def test_vwap_forgets_a_volume_spike() -> None:
     # a running sum in one double keeps the spike's rounding (~0.1 here) after the spike
     # leaves: a relative error of 5e-6 on the windows that follow (measured)
-    b = _bars(gapped_bars())
+    b = bars(gapped_bars())
     b["volume"][1500] = 1e15
-    k = VolumeWeightedAveragePriceKernel(window=10)
-    got = k.step(k.init(), b)[1]["value"]
+    got = step_once(VolumeWeightedAveragePriceKernel(window=10), b)["value"]
     assert_same(got, vwap_ref(b, 10), "vwap after a volume spike", rtol=1e-13)
 
 
 def test_row_by_row_stream_through_cerebro() -> None:
     df = quiet_bars().iloc[:250].reset_index(drop=True)
-    b = _bars(df)
+    b = bars(df)
     for op, params, want in [
         (OnBalanceVolume, {}, talib.OBV(b["close"], b["volume"])),
         (ChaikinOscillator, {}, talib.ADOSC(b["high"], b["low"], b["close"], b["volume"])),
         (VolumeWeightedAveragePrice, {"window": 20}, vwap_ref(b, 20)),
     ]:
-        got = run_forms(op, df, "data", params, forms={"rowwise": ROWWISE})["rowwise"]["value"]
-        assert_same(got, want, f"{op.short} row by row")
+        assert_forms_match(
+            op, df, "data", params, want, f"{op.short} row by row", forms=ROWWISE_ONLY
+        )
 
 
 # -- kernels: chunk-invariance and compiled == interpreted ------------------------------
@@ -223,56 +229,25 @@ KERNEL_CASES: list[tuple[str, type[Kernel], dict[str, Any]]] = [
 ]
 
 
-def _cols() -> dict[str, np.ndarray]:
+def _cols(kernel: Kernel) -> dict[str, np.ndarray]:
     b = _with_missing_volume(quiet_bars())
     b["volume"][1200] = np.nan  # one more, inside the series
-    return {r: v[:2000] for r, v in b.items()}
+    return {r: b[r][:2000] for r in kernel.inputs}
 
 
 def kernel_outputs() -> dict[str, np.ndarray]:
-    out = {}
-    for cid, cls, params in KERNEL_CASES:
-        kernel = cls(**params)
-        out[cid] = feed(kernel, {r: v for r, v in _cols().items() if r in kernel.inputs})["value"]
-    return out
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+    kernels = ((cid, cls(**params)) for cid, cls, params in KERNEL_CASES)
+    return outputs_by_case(kernels, _cols)
 
 
 @pytest.mark.parametrize(("cls", "params"), [pytest.param(*c[1:], id=c[0]) for c in KERNEL_CASES])
 def test_kernel_chunk_invariance(cls: type[Kernel], params: dict[str, Any]) -> None:
     kernel = cls(**params)
-    cols = {r: v for r, v in _cols().items() if r in kernel.inputs}
-    n = len(cols["volume"])
-    whole = _bits(feed(kernel, cols)["value"])
-    assert np.array_equal(_bits(feed(kernel, cols, range(1, n))["value"]), whole)
-    rng = np.random.default_rng(17)
-    for max_chunk in (3, 40, 400):
-        bounds = random_bounds(n, rng, max_chunk)
-        assert np.array_equal(_bits(feed(kernel, cols, bounds, roundtrip=True)["value"]), whole), (
-            bounds
-        )
+    assert_chunk_invariant(kernel, _cols(kernel), seed=17)
 
 
 def test_kernels_compiled_equal_interpreted(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "STREAMBT_DISABLE_JIT": "1"}
-    code = (
-        "import sys, numpy as np; from tests.indicators import test_volume as m; "
-        "np.savez(sys.argv[1], **m.kernel_outputs())"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "py.npz")],
-        cwd=root,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-    interpreted = np.load(tmp_path / "py.npz")
-    for cid, jitted in kernel_outputs().items():
-        assert np.array_equal(_bits(interpreted[cid]), _bits(jitted)), cid
+    assert_compiled_equals_interpreted(kernel_outputs, tmp_path)
 
 
 # -- placement, public names, errors ---------------------------------------------------
@@ -297,11 +272,6 @@ def test_public_names() -> None:
     assert sb.ind.vwap is VolumeWeightedAveragePrice
 
 
-def _data() -> tuple[sb.Cerebro, sb.Ref]:
-    cb = sb.Cerebro()
-    return cb, cb.add_data(sb.feeds.from_pandas(gapped_bars().iloc[:50], symbol="X"))
-
-
 BAD_PARAMS = [
     (ChaikinOscillator, {"fast": 1}, "fast", "integer >= 2"),
     (ChaikinOscillator, {"fast": 0}, "fast", "integer >= 2"),
@@ -318,11 +288,7 @@ BAD_PARAMS = [
 
 @pytest.mark.parametrize(("op", "params", "name", "fix"), BAD_PARAMS)
 def test_bad_parameters(op: Any, params: dict[str, Any], name: str, fix: str) -> None:
-    cb, data = _data()
-    with pytest.raises(sb.InvalidParameterError) as err:
-        cb.add_indicator(op, data, **params)
-    msg = str(err.value)
-    assert msg.startswith(f"{op.short}(") and name in msg and fix in msg, msg
+    assert_rejects_params(op, "data", params, name, fix)
 
 
 DATA_OPS = (
@@ -339,13 +305,8 @@ WRONG_INPUT = [
 
 @pytest.mark.parametrize(("op", "arg"), WRONG_INPUT)
 def test_wrong_input_kind(op: Any, arg: str) -> None:
-    cb, data = _data()
-    given = (
-        data["close"] if arg == "close" else cb.add_indicator(sb.ind.sma, data["close"], window=5)
-    )
     params = {"window": 10} if op is VolumeWeightedAveragePrice else {}
-    with pytest.raises(sb.InvalidInputError, match=rf"^{op.short}\(.*pass the data ref"):
-        cb.add_indicator(op, given, **params)
+    assert_rejects_input(op, arg, "pass the data ref", **params)
 
 
 @pytest.mark.parametrize(
