@@ -1,4 +1,4 @@
-"""The command line: ``streambt run | explain MANIFEST.toml`` and ``streambt data validate | ingest``."""
+"""The command line: ``streambt run | explain | submit MANIFEST.toml`` and ``streambt data validate | ingest``."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     backend = args.backend or manifest.backend
     mode = args.mode or manifest.mode
     started = time.perf_counter()
-    res = manifest.cerebro.run(backend=backend, mode=mode)
+    options = {"master": args.master} if args.master else {}
+    res = manifest.cerebro.run(backend=backend, mode=mode, **options)
     elapsed = time.perf_counter() - started
     out = Path(args.out) if args.out else Path("runs") / Path(args.manifest).stem
     res.to_dir(out)
@@ -106,6 +107,41 @@ def _explain(args: argparse.Namespace, console: Console) -> int:
         args.backend or manifest.backend, args.mode or manifest.mode, show=False
     )
     console.print(text, highlight=False, markup=False)
+    return 0
+
+
+#: ``streambt submit --engine NAME``: the module whose ``submit(manifest, address, out)``
+#: runs a manifest on that engine's cluster, and the flag that names the cluster
+SUBMITTERS: dict[str, tuple[str, str]] = {
+    "spark": ("streambt.backends.spark.submit", "master"),
+    "flink": ("streambt.backends.flink.submit", "jobmanager"),
+}
+
+
+def _submit(args: argparse.Namespace, console: Console) -> int:
+    import importlib
+
+    import pyarrow.parquet as pq
+
+    module, flag = SUBMITTERS[args.engine]
+    address = getattr(args, flag)
+    if not address:
+        raise InvalidParameterError(
+            f"streambt submit --engine {args.engine} needs --{flag} (the cluster to run on)"
+        )
+    load_manifest(args.manifest)  # a bad manifest fails here, not on the cluster
+    out = Path(args.out) if args.out else Path("runs") / Path(args.manifest).stem
+    started = time.perf_counter()
+    importlib.import_module(module).submit(args.manifest, address, out)
+    elapsed = time.perf_counter() - started
+    metrics = pa.Table.from_pylist(json.loads((out / "metrics.json").read_text()))
+    bars = pq.read_metadata(out / "factors.parquet").num_rows
+    console.print(
+        f"{Path(args.manifest).name} submitted to {address} ({args.engine}): {bars:,} bars in {elapsed:.2f} s"
+    )
+    if metrics.num_rows:
+        console.print(metrics_table(metrics, "metrics"))
+    console.print(f"results written by the cluster to {out}/")
     return 0
 
 
@@ -213,7 +249,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", help="engine to run on (default: the manifest's, else duckdb)")
     run.add_argument("--mode", choices=["batch", "stream"], help="batch or stream")
     run.add_argument("--out", help="run folder (default: runs/<manifest name>)")
+    run.add_argument(
+        "--master", help="Spark master URL with --backend spark, e.g. spark://HOST:7077"
+    )
     run.set_defaults(func=_run)
+    submit = sub.add_parser(
+        "submit",
+        help="run a manifest on a cluster: a Spark application (spark-submit) or a Flink job (flink run)",
+    )
+    submit.add_argument("manifest", help="path of the TOML manifest")
+    submit.add_argument(
+        "--engine", choices=sorted(SUBMITTERS), default="spark", help="the cluster's engine"
+    )
+    submit.add_argument("--master", help="Spark master URL, e.g. spark://HOST:7077 (--engine spark)")
+    submit.add_argument(
+        "--jobmanager", help="Flink JobManager REST address HOST:PORT, e.g. localhost:8081 (--engine flink)"
+    )
+    submit.add_argument(
+        "--out", help="run folder on a path the cluster's driver can write (default: runs/<name>)"
+    )
+    submit.set_defaults(func=_submit)
     explain = sub.add_parser(
         "explain", help="print the graph and the plan with the reason for each placement"
     )

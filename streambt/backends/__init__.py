@@ -13,6 +13,8 @@ from .base import Backend, Support
 REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "duckdb": ("streambt.backends.duckdb", "DuckDBBackend", None),
     "polars": ("streambt.backends.polars", "PolarsBackend", "polars"),
+    "spark": ("streambt.backends.spark", "SparkBackend", "spark"),
+    "flink": ("streambt.backends.flink", "FlinkBackend", "flink"),
 }
 
 

@@ -27,6 +27,14 @@ ENGINES: list[Engine] = [
     Engine("polars-stream", "polars", "stream", {"micro_batch": 50}),
     Engine("duckdb-stream", "duckdb", "stream", {"micro_batch": 37}),
     Engine("duckdb-stream-rowwise", "duckdb", "stream", {"micro_batch": 1}),
+    # One SparkSession per test process (streambt.backends.spark.session caches it).
+    Engine("spark-batch", "spark", "batch"),
+    # Every node in the per-symbol stateful operator; 400 bars per replayed file.
+    Engine("spark-stream", "spark", "stream", {"micro_batch": 400}),
+    # One Flink environment per test process and mode (streambt.backends.flink.environment).
+    # Streaming with two keyed subtasks, so symbols are spread over parallel instances.
+    Engine("flink-stream", "flink", "stream", {"parallelism": 2}),
+    Engine("flink-batch", "flink", "batch"),
 ]
 
 #: (engine name, case name) -> (reason, exception type)

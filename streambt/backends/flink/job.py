@@ -1,0 +1,314 @@
+"""One plan as one Flink job: source -> Relational (SQL) / Scan + Simulate (keyed Python) -> sinks.
+
+The job is built on the process's shared environment (:mod:`.environment`):
+
+1. source: CSV lines (:mod:`.sources`; a replay's come from a rate-limited
+   JVM source) -> ``ParseBars`` (rejected and late bars to their sinks) ->
+   event time + watermarks (``watermark_delay``), at parallelism 1, so lines
+   keep their order;
+2. each Relational stage: ``from_data_stream`` (``ts`` the rowtime attribute,
+   ``SOURCE_WATERMARK()``), a temporary view, the IbisLowering's expression on
+   ``ibis.flink.connect(tenv)`` with one window spec per projection
+   (:mod:`.layering`), no ORDER BY, back with ``to_data_stream``;
+3. each run of Scan/Simulate stages: ``key_by(symbol)`` and one
+   :class:`~.operators.KernelHostFunction`;
+4. sinks: factors, equity, orders, fills, trades, plus late, rejected and
+   (optionally) latency, as CSV part files; ``print_sinks`` also prints some.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ...compile.plan import ALIGN, RELATIONAL, RESAMPLE, SIMULATE, Plan
+from ...errors import BackendError
+from ...graph import Node
+from ...ops.base import OpKind
+from ..local import kernel_runs
+from . import operators as fo
+from . import sinks
+from .environment import FlinkEnv
+from .layering import lower_stage_layered
+from .sources import Source
+
+if TYPE_CHECKING:
+    from ...cerebro import Cerebro
+    from ...compile.lowering import IbisLowering
+
+_RUNS = [0]
+
+
+@dataclass
+class Built:
+    """What a built job needs at the end: where its sinks are and what they hold."""
+
+    out: Path
+    factor_columns: list[str]
+    views: list[str] = field(default_factory=list)
+    universes: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    bars: int = 0
+    #: bars per second of a replay source
+    replay_rate: float | None = None
+
+
+class FlinkJob:
+    """Builds one plan's job on ``fenv`` and reads its sinks back."""
+
+    def __init__(
+        self,
+        fenv: FlinkEnv,
+        lowering: IbisLowering,
+        cerebro: Cerebro,
+        plan: Plan,
+        source: Source,
+        out: Path | None,
+        watermark_delay_ms: int,
+        print_sinks: tuple[str, ...] = (),
+        latency: bool = False,
+    ) -> None:
+        unsupported = [s.kind for s in plan.stages if s.kind in (RESAMPLE, ALIGN)]
+        if unsupported:
+            raise BackendError(
+                f"flink backend: {unsupported[0]} stages (cb.resample / higher-timeframe inputs) "
+                "are not supported yet; run this graph on duckdb or polars"
+            )
+        self.fenv = fenv
+        self.lowering = lowering
+        self.cerebro = cerebro
+        self.plan = plan
+        self.source = source
+        self.own_out = out is None
+        self.out = Path(tempfile.mkdtemp(prefix="streambt-flink-")) if out is None else Path(out)
+        self.delay_ms = watermark_delay_ms
+        self.print_sinks = print_sinks
+        self.latency = latency
+        _RUNS[0] += 1
+        self.run_id = f"sbt{_RUNS[0]}_{int(time.time() * 1000) % 10**8}"
+
+    # -- building -------------------------------------------------------------
+    def build(self) -> Built:
+        for name in (*sinks.TABLES, "late", "rejected", "latency"):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        env = self.fenv.env
+        columns, stream, built = self._source(env)
+        current: Any = stream  # a DataStream, or an Ibis expression not yet run
+        for group in kernel_runs(self.plan):
+            stage = group[0]
+            if stage.kind == RELATIONAL:
+                if not _is_expr(current):
+                    current = self._to_table(current, columns, built)
+                current = lower_stage_layered(self.lowering, current, stage.nodes, self.cerebro.graph)
+                columns = list(current.columns)
+            else:
+                if _is_expr(current):
+                    current = self._to_stream(current)
+                nodes = [n for s in group for n in s.nodes]
+                current, columns = self._host(current, columns, nodes, built, stage.key)
+        if _is_expr(current):
+            current = self._to_stream(current)
+        built.factor_columns = [c for c in columns if c != fo.EMITTED]
+        factors = current.map(fo.FactorLine(columns), output_type=_string())
+        self._sink(factors, "factors", built, built.factor_columns)
+        return built
+
+    def _source(self, env: Any) -> tuple[list[str], Any, Built]:
+        from pyflink.common import Duration, WatermarkStrategy
+        from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
+
+        src = self.source
+        built = Built(self.out, [])
+        extra: list[str] = []
+        if src.from_feeds:
+            bars, universes = self.cerebro.load_bars()
+            if self.plan.cache is not None and self.plan.cached:
+                bars = self.plan.cache.attach(bars, self.plan.cached)
+            extra = [c for c in bars.column_names if c not in ("symbol", "ts", *fo.BAR_FIELDS)]
+            path = self.out / "source" / "bars.csv"
+            write_bars(bars, path)
+            built.universes = dict(universes)
+            built.bars = bars.num_rows
+        else:
+            assert src.path is not None
+            path = Path(src.path)
+            built.universes = {n.id: None for n in self.cerebro.graph.of_kind(OpKind.SOURCE)}
+        if src.paced:
+            lines = self._replay(env, path, built)
+        else:
+            builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(path))
+            if src.monitor_ms is not None:
+                builder = builder.monitor_continuously(Duration.of_millis(max(src.monitor_ms, 1)))
+            lines = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "bars")
+        lines = lines.set_parallelism(1)
+        columns = ["symbol", "ts", *fo.BAR_FIELDS, *extra, fo.EMITTED]
+        row_type = fo.type_info(columns)
+        # Batch sorts every key's rows and has no watermark: nothing is late there.
+        delay = None if self.plan.mode == "batch" else self.delay_ms
+        parsed = lines.process(fo.ParseBars(len(extra), delay), output_type=row_type)
+        parsed = parsed.set_parallelism(1)
+        self._sink(parsed.get_side_output(fo.REJECTED), "rejected", built)
+        self._sink(parsed.get_side_output(fo.LATE), "late", built)
+        strategy = WatermarkStrategy.for_bounded_out_of_orderness(
+            Duration.of_millis(self.delay_ms)
+        ).with_timestamp_assigner(fo.BarTime())
+        timed = parsed.assign_timestamps_and_watermarks(strategy).set_parallelism(1)
+        return columns, timed, built
+
+    def _replay(self, env: Any, path: Path, built: Built) -> Any:
+        """The lines of ``path`` emitted at the replay's pace by a rate-limited Java source.
+
+        Pacing must happen in the JVM: a Python operator's output leaves its
+        worker a bundle at a time, so a sleeping Python map releases its bars in
+        bursts. Flink's DataGeneratorSource with a rate limiter emits the lines
+        (read by the JVM, checkpointed by position) one by one.
+        """
+        from pyflink.common import Types, WatermarkStrategy
+        from pyflink.datastream.connectors.base import Source as JavaSource
+        from pyflink.java_gateway import get_gateway
+
+        gateway = get_gateway()
+        jvm = gateway.jvm
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))) if path.is_dir() else [path]
+        lines = jvm.java.util.ArrayList()
+        for f in files:
+            lines.addAll(jvm.java.nio.file.Files.readAllLines(jvm.java.nio.file.Paths.get(str(f), gateway.new_array(jvm.String, 0))))
+        n = int(lines.size())
+        if n == 0:
+            raise BackendError(f"flink replay: no lines in {path}")
+        rate = self.source.rate or self._speed_rate(files, n)
+        string = Types.STRING().get_java_type_info()
+        datagen = jvm.org.apache.flink.connector.datagen
+        generator = datagen.functions.FromElementsGeneratorFunction(
+            string, env._j_stream_execution_environment.getConfig(), lines
+        )
+        limiter = jvm.org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy
+        source = datagen.source.DataGeneratorSource(generator, n, limiter.perSecond(float(rate)), string)
+        built.replay_rate = float(rate)
+        return env.from_source(JavaSource(source), WatermarkStrategy.no_watermarks(), "replay")
+
+    def _speed_rate(self, files: list[Path], n: int) -> float:
+        """Bars per second that play the event-time span ``speed`` times faster than real time."""
+        assert self.source.speed is not None
+        stamps = []
+        for f in files:
+            for line in f.read_text().splitlines():
+                got = fo.parse_bar(line, 0, max(0, len(line.split(",")) - 7))
+                if hasattr(got, "__getitem__") and not isinstance(got, str):
+                    stamps.append(fo.to_us(got[1]))
+        span_s = (max(stamps) - min(stamps)) / 1e6 if stamps else 0.0
+        return max(n * self.source.speed / span_s, 1e-3) if span_s > 0 else float(n)
+
+    def _to_table(self, stream: Any, columns: list[str], built: Built) -> Any:
+        from pyflink.table import DataTypes, Schema
+
+        kinds = {
+            "string": DataTypes.STRING(),
+            "timestamp": DataTypes.TIMESTAMP(3).bridged_to("java.sql.Timestamp"),
+            "long": DataTypes.BIGINT(),
+            "double": DataTypes.DOUBLE(),
+        }
+        schema = Schema.new_builder()
+        for c in columns:
+            schema = schema.column(c, kinds[fo.kind_of(c)])
+        schema = schema.watermark("ts", "SOURCE_WATERMARK()")
+        table = self.fenv.tenv.from_data_stream(stream, schema.build())
+        name = f"{self.run_id}_v{len(built.views)}"
+        self.fenv.tenv.create_temporary_view(name, table)
+        built.views.append(name)
+        return self.fenv.con.table(name)
+
+    def _to_stream(self, expr: Any) -> Any:
+        # Flink streaming rejects a trailing ORDER BY; the lowering adds none.
+        table = self.fenv.tenv.sql_query(self.fenv.con.compile(expr))
+        return self.fenv.tenv.to_data_stream(table)
+
+    def _host(
+        self, stream: Any, columns: list[str], nodes: list[Node], built: Built, key: str
+    ) -> tuple[Any, list[str]]:
+        graph = self.cerebro.graph
+        indicators = [n for n in nodes if n.kind is not OpKind.SIMULATION]
+        sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
+        inputs = {
+            n.id: {role: graph.node(k.node_id).column(k.output) for role, k in n.inputs}
+            for n in nodes
+        }
+        outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
+        new_columns = [*columns, *(c for n in indicators for c in outputs[n.id].values())]
+        host = fo.KernelHostFunction(
+            columns,
+            indicators,
+            sims,
+            inputs,
+            outputs,
+            built.universes,
+            self.plan.mode == "batch",
+            self.latency,
+        )
+        k = columns.index(key)
+        out = stream.key_by(lambda r: r[k], key_type=_string()).process(
+            host, output_type=fo.type_info(new_columns)
+        )
+        self._sink(out.get_side_output(fo.LATE), "late", built)
+        self._sink(out.get_side_output(fo.REJECTED), "rejected", built)
+        if sims:
+            for name in ("equity", "orders", "fills", "trades"):
+                self._sink(out.get_side_output(fo.EVENT_TAGS[name]), name, built)
+            if self.latency:
+                self._sink(out.get_side_output(fo.LATENCY), "latency", built)
+        return out, new_columns
+
+    def _sink(self, stream: Any, name: str, built: Built, columns: list[str] | None = None) -> None:
+        path = self.out / name
+        if not (path / "_header.csv").exists():
+            sinks.write_header(path, sinks.schema_of(name, columns))
+        stream.sink_to(sinks.file_sink(path)).name(f"sink-{name}")
+        if name in self.print_sinks:
+            stream.print(name)
+
+    # -- reading back ---------------------------------------------------------
+    def cleanup(self, built: Built) -> None:
+        for view in built.views:
+            self.fenv.tenv.drop_temporary_view(view)
+        if self.own_out:
+            shutil.rmtree(self.out, ignore_errors=True)
+
+
+def _is_expr(value: Any) -> bool:
+    import ibis.expr.types as ir
+
+    return isinstance(value, ir.Table)
+
+
+def _string() -> Any:
+    from pyflink.common import Types
+
+    return Types.STRING()
+
+
+def write_bars(bars: pa.Table, path: Path) -> None:
+    """The job's input file: bars in event-time order, ``ts`` as integer microseconds."""
+    symbols = bars.column("symbol")
+    if pc.any(pc.match_substring_regex(symbols, r'[,"\n\r]')).as_py():
+        raise BackendError("flink backend: symbols must not contain commas, quotes or newlines")
+    ts = bars.column("ts").cast(pa.int64())
+    if bool((ts.to_numpy() % 1000).any()):
+        raise BackendError(
+            "flink backend: a bar time is finer than a millisecond; Flink's event time counts "
+            "milliseconds: round the feed's timestamps to ms"
+        )
+    table = bars.set_column(bars.column_names.index("ts"), "ts", ts)
+    table = table.sort_by([("ts", "ascending"), ("symbol", "ascending")])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(
+        table,
+        path,
+        write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"),
+    )
