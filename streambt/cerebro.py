@@ -450,7 +450,11 @@ class Cerebro:
                 continue
             if factor_cache is not None:
                 cached = {n.id for n in plan.cached}
-                computed = [n for n in self.graph.of_kind(*INDICATOR_KINDS) if n.id not in cached]
+                computed = [
+                    n
+                    for n in self.graph.of_kind(*INDICATOR_KINDS)
+                    if n.id not in cached and frame_of(self.graph, n) == BASE
+                ]
                 factor_cache.store(computed, result.factors)
             return result
         raise AssertionError("unreachable: every cache miss removes one cached node")

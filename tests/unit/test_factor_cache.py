@@ -107,3 +107,19 @@ def test_explain_shows_shared_nodes_computed_once(bars: pd.DataFrame) -> None:
         )
     text = cb.explain(show=False)
     assert f"{fast.node.label}" in text and "computed once, used by 3 nodes" in text
+
+
+def test_cache_with_several_timeframes_stores_only_base_columns(tmp_path: Path) -> None:
+    df = sb.feeds.synthetic_bars(3000, seed=1, interval="1min", start="2024-01-02 09:30")
+
+    def build() -> sb.Cerebro:
+        cb = sb.Cerebro()
+        data = cb.add_data(sb.feeds.from_pandas(df, symbol="X"), timeframe="1min")
+        hourly = cb.add_indicator(sb.ind.sma, cb.resample(data, "1h")["close"], window=3)
+        cb.add_indicator(sb.sig.cross, cb.add_indicator(sb.ind.ema, data["close"], window=30), hourly)
+        return cb
+
+    first = build().run(cache=tmp_path)
+    second = build().run(cache=tmp_path)
+    assert second.factors.equals(first.factors)
+    assert "cached: loaded from the factor cache" in second.plan.explain()
