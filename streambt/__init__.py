@@ -23,6 +23,9 @@ from .errors import (
 from .graph import Ref
 from .graph.params import param
 from .result import Result
+from .sim import fees, sizers, slippage
+from .sim.instruments import Instrument
+from .sim.strategy import Strategy
 
 __version__ = "0.1.0"
 
@@ -31,17 +34,22 @@ __all__ = [
     "Cerebro",
     "DataError",
     "GraphError",
+    "Instrument",
     "InvalidInputError",
     "InvalidParameterError",
     "ManifestError",
     "Ref",
     "Result",
+    "Strategy",
     "StreambtError",
     "UnsupportedError",
     "__version__",
     "alloc",
     "feeds",
+    "fees",
     "ind",
     "param",
     "sig",
+    "sizers",
+    "slippage",
 ]

@@ -21,12 +21,14 @@ from .backends.base import MODES, Backend
 from .cache import CacheMiss, FactorCache
 from .causality import CausalityReport, check_causality
 from .compile.plan import Plan, build_plan
+from .compile.portfolio import fold, needs_portfolio
 from .errors import (
     BackendError,
     DataError,
     GraphError,
     InvalidInputError,
     InvalidParameterError,
+    UnsupportedError,
     did_you_mean,
 )
 from .graph import ColumnKey, Graph, Node, Ref
@@ -35,9 +37,20 @@ from .io.feeds import BAR_SCHEMA, TS_TYPE, Feed, sort_bars
 from .io.timeframes import Timeframe
 from .ops.base import INDICATOR_KINDS, Op, OpKind
 from .ops.frames import AsOf, Resample
+from .ops.portfolio import (
+    DEFAULT_NAME,
+    EventStrategy,
+    Portfolio,
+    PulseStrategy,
+    plain,
+    register_strategy_class,
+)
 from .ops.source import Data
 from .ops.strategy import SignalStrategy
 from .result import Result
+from .sim import fees as fee_models
+from .sim.instruments import instruments_for
+from .sim.portfolio import BrokerSpec, PortfolioSpec
 from .sweep import Cell, cells, expand, swept_names
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -112,6 +125,8 @@ class Cerebro:
         self._strategies: dict[str, str] = {}
         self._until: Any = None
         self._grid: dict[str, list[Any]] = {}
+        self._broker: dict[str, Any] | None = None
+        self._portfolio: dict[str, Any] | None = None
 
     # -- building --------------------------------------------------------
     def add_data(self, feed: Feed, timeframe: str | None = None) -> Ref:
@@ -241,12 +256,40 @@ class Cerebro:
         node = self.graph.add(node)
         return ColumnKey(node.id, "value")
 
-    def add_strat(self, signal: Ref, allocation: Any, name: str | None = None) -> Ref:
-        """Trade ``signal`` with ``allocation`` (from ``sb.alloc``): the pulse + allocation style.
+    def add_strat(
+        self,
+        signal: Ref,
+        allocation: Any,
+        name: str | None = None,
+        *,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        trailing_stop: float | None = None,
+        weight: float | None = None,
+        entry: str | None = None,
+        entry_offset: float | None = None,
+        tif: str | None = None,
+        long_only: bool | None = None,
+        atr: Ref | None = None,
+        symbols: list[str] | None = None,
+    ) -> Ref:
+        """Trade ``signal`` with ``allocation``: the pulse + allocation style.
+
+        ``allocation`` is an ``sb.alloc`` allocation or an ``sb.sizers`` sizer.
+        The keywords use the portfolio broker (``docs/broker.md``): brackets
+        placed as real OCO orders when the entry fills (``stop_loss``,
+        ``take_profit``, ``trailing_stop`` as fractions of the fill price),
+        ``weight`` (share of the portfolio's cash), ``entry`` ("market",
+        "limit", "stop") with ``entry_offset``, ``tif`` ("GTC", "DAY"),
+        ``atr`` (the ATR ref a volatility-target sizer reads) and ``symbols``
+        (a subset of the feed's). Without them, and without ``cb.broker`` /
+        ``cb.portfolio`` / ``cb.add_strategy``, each (strategy, symbol) keeps
+        its own account (docs/simulator.md).
 
         Examples
         --------
         >>> cb.add_strat(pulse, sb.alloc.all_in(long_only=True), name="sma_cross")  # doctest: +SKIP
+        >>> cb.add_strat(pulse, sb.sizers.risk(0.01), stop_loss=0.02, take_profit=0.04)  # doctest: +SKIP
         """
         where = f"add_strat({signal!r}, name={name!r})"
         if not isinstance(signal, Ref):
@@ -254,32 +297,204 @@ class Cerebro:
                 f"{where}: signal must be a ref from add_indicator, got {type(signal).__name__}"
             )
         self._check_owner(signal, where)
-        key = signal.key(where)
         if not hasattr(allocation, "to_params"):
             raise InvalidInputError(
-                f"{where}: allocation must come from sb.alloc (all_in, fixed, target_percent), got {allocation!r}"
+                f"{where}: allocation must come from sb.alloc (all_in, fixed, target_percent) or "
+                f"sb.sizers (fixed, percent_equity, all_in, risk, volatility_target), got {allocation!r}"
             )
-        if frame_of(self.graph, signal.node) != BASE:
-            key = self._align({"signal": key, "base": self._base_key(signal)}, where)["signal"]
-        data_nodes = [n for n in self.graph.ancestors(key.node_id) if n.op is Data]
-        if len(data_nodes) != 1:
-            raise GraphError(
-                f"{where}: the signal must derive from exactly one feed, it derives from {len(data_nodes)}"
-            )
-        data = data_nodes[0]
+        options = {
+            "stop_loss": stop_loss,
+            "take_profit": take_profit,
+            "trailing_stop": trailing_stop,
+            "weight": weight,
+            "entry": entry,
+            "entry_offset": entry_offset,
+            "tif": tif,
+            "long_only": long_only,
+            "symbols": None if symbols is None else list(symbols),
+        }
+        options = {k: v for k, v in options.items() if v is not None}
+        sizing = allocation.to_params()
+        bound = self._bind_strategy({"signal": signal} | ({"atr": atr} if atr else {}), where)
+        data = self._strategy_data(bound, where)
         name = name if name is not None else signal.node.label
-        params = SignalStrategy.validate(
-            {
+        start = _micros(self._feeds[data.id].start)
+        if options or atr is not None or "sizer" in sizing:
+            op: type[Op] = PulseStrategy
+            given = {"name": name, "start": start, "sizer": sizing, **options}
+        else:
+            op = SignalStrategy
+            given = {
                 "name": name,
                 "cash": self.cash,
                 "commission": self.commission,
-                "allocation": allocation.to_params(),
-                "start": _micros(self._feeds[data.id].start),
-            },
-            where,
+                "allocation": sizing,
+                "start": start,
+            }
+        params = op.validate(given, where)
+        inputs = {**bound, **{f: ColumnKey(data.id, f) for f in op.data_fields}}
+        labels = {"signal": signal.label()}
+        return self._add_strategy_node(Node.build(op, inputs, params, labels, _call_site()), where)
+
+    def add_strategy(
+        self,
+        strategy: type,
+        data: Ref,
+        name: str | None = None,
+        *,
+        weight: float = 1.0,
+        symbols: list[str] | None = None,
+        columns: Mapping[str, Ref] | None = None,
+        **params: Any,
+    ) -> Ref:
+        """Run an event-style strategy (a subclass of ``sb.Strategy``) on ``data``'s symbols.
+
+        ``columns`` names indicator refs the strategy reads from its bars
+        (``bar.fast``); ``params`` go to the class's constructor. Event
+        strategies share the portfolio broker with every other strategy of
+        the run (docs/broker.md).
+
+        Examples
+        --------
+        >>> class Dip(sb.Strategy):                                      # doctest: +SKIP
+        ...     def on_bar(self, ctx, bar):
+        ...         if ctx.position() == 0 and bar.close < bar.sma:
+        ...             ctx.buy(size=10, stop_loss=0.05)
+        >>> cb.add_strategy(Dip, data, columns={"sma": sma})              # doctest: +SKIP
+        """
+        where = f"add_strategy({getattr(strategy, '__name__', strategy)!r}, name={name!r})"
+        identity = register_strategy_class(strategy, where)
+        if not isinstance(data, Ref) or data.node.kind is not OpKind.SOURCE:
+            raise InvalidInputError(f"{where}: data must be the ref returned by cb.add_data")
+        self._check_owner(data, where)
+        refs: dict[str, Any] = {}
+        for column, ref in (columns or {}).items():
+            if not isinstance(column, str) or not column.isidentifier():
+                raise InvalidInputError(
+                    f"{where}: column names must be identifiers (read as bar.<name>), got {column!r}"
+                )
+            refs[f"col_{column}"] = ref
+        bound = self._bind_strategy(refs, where) if refs else {}
+        if bound and self._strategy_data(bound, where).id != data.id:
+            raise GraphError(f"{where}: every column must derive from the strategy's data feed")
+        given = {
+            "name": name if name is not None else strategy.__name__,
+            "strategy_class": identity,
+            "kwargs": plain(dict(params), where) or None,
+            "start": _micros(self._feeds[data.id].start),
+            "weight": weight,
+            "symbols": None if symbols is None else list(symbols),
+        }
+        checked = EventStrategy.validate(given, where)
+        try:
+            strategy(**params)
+        except TypeError as err:
+            raise InvalidParameterError(
+                f"{where}: {strategy.__name__}(**params) failed: {err}"
+            ) from None
+        inputs = {**bound, **{f: ColumnKey(data.id, f) for f in EventStrategy.data_fields}}
+        labels = {role: role for role in bound}
+        return self._add_strategy_node(
+            Node.build(EventStrategy, inputs, checked, labels, _call_site()), where
         )
-        inputs = {"signal": key, **{f: ColumnKey(data.id, f) for f in SignalStrategy.data_fields}}
-        node = Node.build(SignalStrategy, inputs, params, {"signal": signal.label()}, _call_site())
+
+    def broker(
+        self,
+        fees: Any = None,
+        slippage: Any = None,
+        margin: Mapping[str, float] | None = None,
+        priority: str = "stop_first",
+        volume_share: float | None = None,
+        stops_same_bar: bool = True,
+    ) -> None:
+        """Configure the portfolio broker: fee and slippage models, margin, fill options.
+
+        Without ``fees`` the Cerebro's ``commission`` is a percent fee. See
+        docs/broker.md for every model and rule.
+
+        Examples
+        --------
+        >>> cb.broker(fees=sb.fees.maker_taker(maker=0.0002, taker=0.0007),   # doctest: +SKIP
+        ...           slippage=sb.slippage.bps(2), margin={"leverage": 2.0, "maintenance": 0.25})
+        """
+        self._broker = BrokerSpec(
+            fees=fees,
+            slippage=slippage,
+            margin=margin,
+            priority=priority,
+            volume_share=volume_share,
+            stops_same_bar=stops_same_bar,
+        ).to_params()
+
+    def portfolio(
+        self,
+        cash: float | None = None,
+        max_gross_exposure: float | None = None,
+        max_symbol_notional: float | None = None,
+        rebalance_every: int | None = None,
+        instruments: Mapping[str, Any] | None = None,
+        name: str = DEFAULT_NAME,
+    ) -> None:
+        """Share capital between all strategies of the run, with portfolio limits.
+
+        ``cash`` (default: the Cerebro's) is split by the strategies'
+        ``weight``; ``instruments`` maps a symbol to an ``sb.Instrument`` (lot
+        and tick size, notional and position limits, currency); ``name`` names
+        the portfolio's own rows in ``equity`` and ``positions``.
+
+        Examples
+        --------
+        >>> cb.portfolio(max_gross_exposure=1.0, instruments={"GOOG": sb.Instrument(tick_size=0.01)})  # doctest: +SKIP
+        """
+        spec = PortfolioSpec(
+            cash=self.cash if cash is None else cash,
+            max_gross_exposure=max_gross_exposure,
+            max_symbol_notional=max_symbol_notional,
+            rebalance_every=rebalance_every,
+        )
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidParameterError(f"portfolio(name={name!r}): pass a non-empty name")
+        if instruments is not None and not isinstance(instruments, Mapping):
+            raise InvalidParameterError(
+                "portfolio(instruments=...): pass a dict symbol -> sb.Instrument(...)"
+            )
+        specs = {
+            sym: instruments_for([sym], [inst])[0].to_params()
+            for sym, inst in (instruments or {}).items()
+        }
+        self._portfolio = {"spec": spec.to_params(), "instruments": specs or None, "name": name}
+
+    def _bind_strategy(self, refs: Mapping[str, Any], where: str) -> dict[str, ColumnKey]:
+        """Column keys of a strategy's refs, on the base frame (aligned as of each bar's close)."""
+        bound: dict[str, ColumnKey] = {}
+        for role, ref in refs.items():
+            if not isinstance(ref, Ref):
+                raise InvalidInputError(
+                    f"{where}: {role} must be a ref from add_indicator, got {type(ref).__name__}"
+                )
+            self._check_owner(ref, where)
+            key = ref.key(where)
+            if frame_of(self.graph, ref.node) != BASE:
+                key = self._align({role: key, "base": self._base_key(ref)}, where)[role]
+            bound[role] = key
+        return bound
+
+    def _strategy_data(self, bound: Mapping[str, ColumnKey], where: str) -> Node:
+        """The one feed every input of a strategy derives from."""
+        found = {
+            n.id: n
+            for key in bound.values()
+            for n in self.graph.ancestors(key.node_id)
+            if n.op is Data
+        }
+        if len(found) != 1:
+            raise GraphError(
+                f"{where}: the signal must derive from exactly one feed, it derives from {len(found)}"
+            )
+        return next(iter(found.values()))
+
+    def _add_strategy_node(self, node: Node, where: str) -> Ref:
+        name = node.param_dict["name"]
         previous = self._strategies.get(name)
         if previous is not None and previous != node.id:
             raise GraphError(
@@ -288,6 +503,36 @@ class Cerebro:
         node = self.graph.add(node)
         self._strategies[name] = node.id
         return Ref(node, owner=id(self))
+
+    def uses_portfolio(self) -> bool:
+        """Whether this run simulates on the portfolio broker (one capital for all strategies)."""
+        return (
+            self._broker is not None or self._portfolio is not None or needs_portfolio(self.graph)
+        )
+
+    def _run_graph(self) -> Graph:
+        """The graph a run compiles: strategies folded into one portfolio when it uses one."""
+        if not self._strategies or not self.uses_portfolio():
+            return self.graph
+        port = self._portfolio or {
+            "spec": PortfolioSpec(cash=self.cash).to_params(),
+            "instruments": None,
+            "name": DEFAULT_NAME,
+        }
+        broker = (
+            self._broker
+            or BrokerSpec(
+                fees=fee_models.percent(self.commission) if self.commission else None
+            ).to_params()
+        )
+        return fold(
+            self.graph,
+            list(self._strategies.values()),
+            port["spec"],
+            broker,
+            port["instruments"],
+            port["name"],
+        )
 
     def _base_key(self, ref: Ref) -> ColumnKey:
         return ColumnKey(self._base_data({"x": ref.key("base")}).id, "close")
@@ -365,14 +610,17 @@ class Cerebro:
     @contextmanager
     def _concrete(self) -> Iterator[dict[str, Cell]]:
         """While running: the graph with every sweep cell expanded into concrete nodes."""
-        declared = swept_names(self.graph)
-        if not declared:
-            yield {}
-            return
         template, strategies = self.graph, self._strategies
-        self.graph, owners = expand(template, cells(self._grid, declared))
+        graph = self._run_graph()
+        declared = swept_names(graph)
+        owners: dict[str, Cell] = {}
+        if declared:
+            graph, owners = expand(graph, cells(self._grid, declared))
+        self.graph = graph
         self._strategies = {
-            n.param_dict["name"]: n.id for n in self.graph.of_kind(OpKind.SIMULATION)
+            name: n.id
+            for n in graph.of_kind(OpKind.SIMULATION)
+            for name in n.op.strategy_names(n.param_dict)
         }
         try:
             yield owners
@@ -385,6 +633,14 @@ class Cerebro:
                 f"Unknown mode {mode!r}.{did_you_mean(str(mode), MODES)} Modes: {', '.join(MODES)}"
             )
         engine.check_mode(mode)
+        if not engine.hosts_portfolio and any(
+            n.op is Portfolio for n in self.graph.of_kind(OpKind.SIMULATION)
+        ):
+            raise UnsupportedError(
+                f"backend {engine.name!r} does not host the portfolio broker yet (stop-loss, "
+                "take-profit, sizers, weights, cb.broker, cb.portfolio, cb.add_strategy); run it "
+                "on duckdb or polars, or use plain cb.add_strat(signal, sb.alloc...) strategies"
+            )
         return build_plan(self.graph, engine, mode, cache)
 
     def explain(

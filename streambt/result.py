@@ -27,6 +27,12 @@ class Result:
     - ``factors``: the bars with every indicator column, ordered by (symbol, ts)
     - ``orders``, ``fills``, ``trades`` (closed round trips), ``equity`` (per
       strategy, symbol and bar), ``metrics`` (one row per strategy and symbol)
+    - ``positions`` (units per bar per strategy and symbol) and ``order_events``
+      (each order's status history, portfolio broker)
+
+    With the portfolio broker, ``equity`` and ``metrics`` have one row per
+    strategy (``symbol = "*"``) and one for the portfolio itself (see
+    ``docs/broker.md``).
 
     Examples
     --------
@@ -46,8 +52,20 @@ class Result:
         metrics: pa.Table | Callable[[], pa.Table],
         plan: Plan | None = None,
         frames: dict[str, pa.Table] | None = None,
+        positions: pa.Table | None = None,
+        order_events: pa.Table | None = None,
     ) -> None:
+        from .backends.event_tables import PORTFOLIO_SCHEMAS, POSITION_SCHEMA
+
         self.factors = factors
+        #: units held after each bar per strategy and symbol (and a portfolio's net units)
+        self.positions = positions if positions is not None else POSITION_SCHEMA.empty_table()
+        #: every status change of every order (portfolio broker; empty for v1 accounts)
+        self.order_events = (
+            order_events
+            if order_events is not None
+            else PORTFOLIO_SCHEMAS["order_events"].empty_table()
+        )
         #: higher-timeframe tables by timeframe ("1h", "1d@America/New_York"): their bars and indicators
         self.frames = frames or {}
         #: sweep runs: strategy name -> the parameters of its cell
@@ -131,13 +149,16 @@ class Result:
         )
 
     def to_dir(self, path: str | Path) -> Path:
-        """Write trades.csv, orders.csv, fills.csv, equity.parquet, factors.parquet, metrics.json."""
+        """Write trades.csv, orders.csv, order_events.csv, fills.csv, equity.parquet,
+        positions.parquet, factors.parquet, metrics.json."""
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         pacsv.write_csv(self.trades, out / "trades.csv")
         pacsv.write_csv(self.orders, out / "orders.csv")
+        pacsv.write_csv(self.order_events, out / "order_events.csv")
         pacsv.write_csv(self.fills, out / "fills.csv")
         pq.write_table(self.equity, out / "equity.parquet")
+        pq.write_table(self.positions, out / "positions.parquet")
         pq.write_table(self.factors, out / "factors.parquet")
         for name, table in self.frames.items():
             safe = "".join(c if c.isalnum() else "_" for c in name)

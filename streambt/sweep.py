@@ -37,6 +37,9 @@ def _params_in(value: Any) -> Iterable[SweepParam]:
     elif isinstance(value, Mapping):
         for v in value.values():
             yield from _params_in(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _params_in(v)
 
 
 def _substitute(value: Any, cell: Mapping[str, Any]) -> Any:
@@ -44,6 +47,8 @@ def _substitute(value: Any, cell: Mapping[str, Any]) -> Any:
         return cell[value.name]
     if isinstance(value, Mapping):
         return {k: _substitute(v, cell) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_substitute(v, cell) for v in value)
     return value
 
 
@@ -118,12 +123,12 @@ def expand(graph: Graph, grid_cells: list[Cell]) -> tuple[Graph, dict[str, Cell]
             where = f"{node.describe()} [{cell.label}]"
             params = node.op.validate(raw, where)
             if node.kind is OpKind.SIMULATION:
-                params["name"] = f"{params['name']}[{cell.label}]"
+                params = node.op.in_cell(params, cell.label)
             labels = {role: _label(out, key) for role, key in inputs.items()}
             concrete = out.add(Node.build(node.op, inputs, params, labels, node.call))
             mapping[node.id] = concrete.id
             if node.kind is OpKind.SIMULATION:
-                owners[params["name"]] = cell
+                owners.update((name, cell) for name in node.op.strategy_names(params))
     return out, owners
 
 

@@ -37,6 +37,8 @@ class Backend(ABC):
     modes: ClassVar[tuple[str, ...]] = MODES
     #: how ``explain`` names this engine's Relational stages
     relational_form: ClassVar[str] = "one fused Ibis expression"
+    #: whether the engine hosts the portfolio broker (one kernel keyed by portfolio, ADR 0005)
+    hosts_portfolio: ClassVar[bool] = False
 
     @abstractmethod
     def support(self, op: type[Op], mode: str) -> Support:

@@ -8,9 +8,10 @@ paths run the same code, which is what makes them agree.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,9 @@ from ..io.resample import symbol_runs
 from ..io.schema import float_array
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
-from .event_tables import EVENT_SCHEMAS, decode_event_columns
+from ..ops.portfolio import Portfolio
+from .event_tables import EVENT_SCHEMAS, PORTFOLIO_SCHEMAS, POSITION_SCHEMA, decode_event_columns
+from .portfolio_host import PortfolioHost
 
 #: below this many bar-strategies a thread pool costs more than it saves
 PARALLEL_MIN_ROWS = 200_000
@@ -73,18 +76,35 @@ Key = tuple[str, str]  # (strategy, symbol)
 
 @dataclass
 class SimOutput:
-    """Per-bar equity rows and event tables produced by simulations, in parts per (strategy, symbol).
+    """Per-bar equity and position rows and event tables produced by simulations, in parts.
 
-    Parts of one key arrive in time order (chunk after chunk, then ``finish``),
-    each already ordered within; putting the parts in key order (a stable sort
-    of a few keys, not of the rows) gives the tables' canonical order.
+    v1 parts are keyed by (strategy, symbol); parts of one key arrive in time
+    order (chunk after chunk, then ``finish``), each already ordered within;
+    putting the parts in key order (a stable sort of a few keys, not of the
+    rows) gives the tables' canonical order. A portfolio gives one equity and
+    one positions part per strategy name, already ordered, and its events
+    (keyed by the portfolio's name) keep the kernel's order.
     """
 
     equity: list[tuple[Key, pa.Table]] = field(default_factory=list)
+    positions: list[tuple[Key, pa.Table]] = field(default_factory=list)
     events: dict[str, list[tuple[Key, pa.Table]]] = field(default_factory=dict)
+    portfolio: bool = False
 
     def add_equity(self, strategy: str, symbol: str, table: pa.Table) -> None:
         self.equity.append(((strategy, symbol), table))
+
+    def add_positions(self, strategy: str, symbol: str, table: pa.Table) -> None:
+        self.positions.append(((strategy, symbol), table))
+
+    def add_portfolio(self, host: PortfolioHost) -> None:
+        """Everything ``host`` wrote (call after its ``finish``)."""
+        self.portfolio = True
+        equity, positions = host.tables()
+        self.equity += [((name, ""), t) for name, t in equity]
+        self.positions += [((name, ""), t) for name, t in positions]
+        for name, tables in host.events.items():
+            self.events.setdefault(name, []).extend(((host.name, ""), t) for t in tables)
 
     def add_events(
         self, strategy: str, symbol: str, events: Mapping[str, Mapping[str, np.ndarray]]
@@ -103,9 +123,14 @@ class SimOutput:
 
     def tables(self) -> dict[str, pa.Table]:
         """Concatenated tables, ordered by (strategy, symbol, time or id)."""
-        out = {"equity": _concat_in_key_order(self.equity, EQUITY_SCHEMA)}
-        for name, schema in EVENT_SCHEMAS.items():
+        out = {
+            "equity": _concat_in_key_order(self.equity, EQUITY_SCHEMA),
+            "positions": _concat_in_key_order(self.positions, POSITION_SCHEMA),
+        }
+        schemas = PORTFOLIO_SCHEMAS if self.portfolio else EVENT_SCHEMAS
+        for name, schema in schemas.items():
             out[name] = _concat_in_key_order(self.events.get(name, []), schema)
+        out.setdefault("order_events", PORTFOLIO_SCHEMAS["order_events"].empty_table())
         return out
 
 
@@ -123,8 +148,10 @@ class KernelRunner:
         self, graph: Graph, nodes: Iterable[Node], universes: Mapping[str, frozenset[str]]
     ) -> None:
         self.graph = graph
+        nodes = list(nodes)
         self.nodes = [n for n in nodes if n.kind is not OpKind.SIMULATION]
-        self.sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
+        self.sims = [n for n in nodes if n.kind is OpKind.SIMULATION and n.op is not Portfolio]
+        self.portfolios = [PortfolioHost(n, graph, universes) for n in nodes if n.op is Portfolio]
         self.kernels = {n.id: kernel_for(n) for n in [*self.nodes, *self.sims]}
         self.universes = universes
         self.states: dict[tuple[str, str], State] = {}
@@ -168,30 +195,30 @@ class KernelRunner:
                 name = node.column(o)
                 arrays[name] = values
                 bars = bars.append_column(name, float_array(values))
-        if self.sims:
+        if self.sims or self.portfolios:
             self._simulate(bars, slices, column)
         return bars
 
     def _simulate(self, bars: pa.Table, slices: list[tuple[str, int, int]], column: Any) -> None:
         ts_all = bars.column("ts").cast(pa.int64()).to_numpy()
-        jobs = []
+        jobs: list[Callable[[], None]] = []
         for node in self.sims:
             inputs = {
                 role: column(self.graph.node(k.node_id).column(k.output)) for role, k in node.inputs
             }
-            jobs.append((node, inputs))
+            jobs.append(partial(self._simulate_node, node, inputs, bars, slices, ts_all))
+        for host in self.portfolios:
+            for _role, k in host.node.inputs:  # convert columns here, not in the threads
+                column(self.graph.node(k.node_id).column(k.output))
+            jobs.append(partial(host.feed, bars, column))
         if len(jobs) > 1 and bars.num_rows * len(jobs) >= PARALLEL_MIN_ROWS:
             # The simulation kernels release the GIL (numba nogil): strategies, and
             # sweep cells, run side by side on the machine's cores.
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                list(
-                    pool.map(
-                        lambda job: self._simulate_node(job[0], job[1], bars, slices, ts_all), jobs
-                    )
-                )
+                list(pool.map(lambda job: job(), jobs))
         else:
-            for node, inputs in jobs:
-                self._simulate_node(node, inputs, bars, slices, ts_all)
+            for job in jobs:
+                job()
 
     def _simulate_node(
         self,
@@ -236,9 +263,29 @@ class KernelRunner:
                 ),
             )
             self.sim_output.add_events(name, sym, events)
+            close = inputs["close"][s + first : e]
+            position = rows["position"][first:]
+            self.sim_output.add_positions(
+                name,
+                sym,
+                pa.table(
+                    {
+                        "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
+                        "symbol": pa.repeat(pa.scalar(sym, pa.string()), n),
+                        "ts": ts_col.slice(s + first, n),
+                        "position": position,
+                        "price": close,
+                        "value": position * close,
+                    },
+                    schema=POSITION_SCHEMA,
+                ),
+            )
 
     def finish(self) -> SimOutput:
         """End of input: let simulations emit what is still pending."""
+        for host in self.portfolios:
+            host.finish()
+            self.sim_output.add_portfolio(host)
         for node in self.sims:
             kernel = self.kernels[node.id]
             assert isinstance(kernel, SimulationKernel)

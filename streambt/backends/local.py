@@ -10,11 +10,13 @@ Ibis aggregations over the result tables, run on an in-process DuckDB.
 from __future__ import annotations
 
 from abc import abstractmethod
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import ibis
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..compile.plan import ALIGN, METRICS, RELATIONAL, RESAMPLE, SCAN, SIMULATE, SOURCE, Plan, Stage
 from ..errors import BackendError
@@ -23,6 +25,7 @@ from ..io.resample import asof_values, resample_bars
 from ..io.schema import float_array
 from ..io.timeframes import Timeframe
 from ..metrics import bar_frame, metrics_from_bars
+from ..metrics.keys import MetricKeys
 from ..ops.base import Op, OpKind
 from .base import Backend, Support
 from .kernel_host import KernelRunner, SimOutput, as_float, key_slices, time_ordered_chunks
@@ -43,6 +46,7 @@ PLACEMENTS = ("relational", "kernels")
 class LocalBackend(Backend):
     """An in-process engine; subclasses provide the Relational stage."""
 
+    hosts_portfolio = True
     #: (mode, kind) -> support, when the engine has a lowering for the op
     SUPPORT: ClassVar[dict[tuple[str, OpKind], Support]]
 
@@ -112,8 +116,10 @@ class LocalBackend(Backend):
             fills=tables["fills"],
             trades=tables["trades"],
             equity=tables["equity"],
-            metrics=lambda: local_metrics(plan, tables, cerebro),
+            metrics=partial(local_metrics, plan, tables, cerebro, MetricKeys.of(cerebro.graph)),
             plan=plan,
+            positions=tables["positions"],
+            order_events=tables["order_events"],
         )
 
     def _run_batch(
@@ -170,20 +176,32 @@ class LocalBackend(Backend):
         return factors, host.frame_tables(), host.finish()
 
 
-def local_metrics(plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro) -> pa.Table:
+def local_metrics(
+    plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro, keys: MetricKeys | None = None
+) -> pa.Table:
     """Metrics as Ibis aggregations over the result tables, on an in-process DuckDB."""
     if not plan.stages_of(METRICS):
         return pa.table({})
+    keys = keys if keys is not None else MetricKeys()
     con = ibis.duckdb.connect()
-    # The per-bar frame feeds every metric family: materialize it once.
-    bars = con.create_table(
-        "streambt_metric_bars", bar_frame(ibis.memtable(tables["equity"]), cerebro.cash), temp=True
-    )
-    expr = metrics_from_bars(
-        bars, ibis.memtable(tables["trades"]), cerebro.cash, cerebro.periods_per_year
-    )
-    result: pa.Table = con.to_pyarrow(expr.order_by(["strategy", "symbol"]))
-    return result
+    parts = []
+    all_trades = keys.trades(tables["trades"])
+    for start, names in keys.groups(tables["equity"], cerebro.cash):
+        equity, trades = tables["equity"], all_trades
+        if names is not None:
+            equity = equity.filter(pc.is_in(equity.column("strategy"), pa.array(names)))
+            trades = trades.filter(pc.is_in(trades.column("strategy"), pa.array(names)))
+        # The per-bar frame feeds every metric family: materialize it once.
+        bars = con.create_table(
+            "streambt_metric_bars",
+            bar_frame(ibis.memtable(equity), start),
+            temp=True,
+            overwrite=True,
+        )
+        expr = metrics_from_bars(bars, ibis.memtable(trades), start, cerebro.periods_per_year)
+        parts.append(con.to_pyarrow(expr.order_by(["strategy", "symbol"])))
+    result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    return result.sort_by([("strategy", "ascending"), ("symbol", "ascending")])
 
 
 def kernel_runs(plan: Plan) -> list[list[Stage]]:

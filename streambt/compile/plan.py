@@ -76,7 +76,11 @@ class Plan:
             ALIGN: "align: higher-timeframe columns as of each row's close (no look-ahead)",
             RELATIONAL: f"relational: {self.relational_form}",
             SCAN: "scan: incremental kernels, one key (symbol) at a time",
-            SIMULATE: "simulate: broker kernel per (strategy, symbol)",
+            SIMULATE: (
+                "simulate: one portfolio broker kernel, rows of all symbols in (ts, symbol) order"
+                if any(n.op.short == "portfolio" for s in self.stages_of(SIMULATE) for n in s.nodes)
+                else "simulate: broker kernel per (strategy, symbol)"
+            ),
             METRICS: "metrics: Ibis aggregations over equity and trades",
         }
         for i, stage in enumerate(self.stages, 1):

@@ -149,6 +149,16 @@ class Op:
         return 1
 
     @classmethod
+    def strategy_names(cls, params: Mapping[str, Any]) -> list[str]:
+        """Simulation ops: the names of the strategies the node simulates."""
+        return [params["name"]]
+
+    @classmethod
+    def in_cell(cls, params: Mapping[str, Any], label: str) -> dict[str, Any]:
+        """Simulation ops: ``params`` renamed for one sweep cell (``name[fast=10]``)."""
+        return {**params, "name": f"{params['name']}[{label}]"}
+
+    @classmethod
     def label(cls, params: Mapping[str, Any]) -> str:
         """The readable head of a column name, e.g. ``sma_10``."""
         parts = [cls.short, *(_fmt(params[name]) for name in cls.label_params)]

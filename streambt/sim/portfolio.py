@@ -470,8 +470,13 @@ def _liquidate(B, P, E, k, ts):
 
 
 @jit_inline
-def end_row(B, P, E, ts, s, rebalanced, rows, j):
-    """After the decisions: margin check, per-row outputs, book upkeep."""
+def end_row(B, P, E, ts, s, rebalanced, rows, j, last):
+    """After the decisions: margin check, per-row outputs, book upkeep.
+
+    ``last``: the row is its timestamp's last one seen so far; only then is
+    each strategy's gross exposure written (NaN otherwise: it costs a pass over
+    the symbols, and a timestamp's value is the one after its last row).
+    """
     acct, pos, symi, gi = B[0], B[1], B[3], B[4]
     ssym, bp = P[1], P[2]
     n_strat = acct.shape[0]
@@ -487,15 +492,16 @@ def end_row(B, P, E, ts, s, rebalanced, rows, j):
     eq = 0.0
     net = 0.0
     for k in range(n_strat):
-        rows[3 * k, j] = pos[k, s]
-        rows[3 * k + 1, j] = acct[k, ob.AC_CASH]
-        rows[3 * k + 2, j] = acct[k, ob.AC_EQUITY]
+        rows[4 * k, j] = pos[k, s]
+        rows[4 * k + 1, j] = acct[k, ob.AC_CASH]
+        rows[4 * k + 2, j] = acct[k, ob.AC_EQUITY]
+        rows[4 * k + 3, j] = gross(B, k) if last else np.nan
         cash += acct[k, ob.AC_CASH]
         eq += acct[k, ob.AC_EQUITY]
         net += pos[k, s]
-    rows[3 * n_strat, j] = cash
-    rows[3 * n_strat + 1, j] = eq
-    rows[3 * n_strat + 2, j] = net
+    rows[4 * n_strat, j] = cash
+    rows[4 * n_strat + 1, j] = eq
+    rows[4 * n_strat + 2, j] = net
     sweep(B, s)
     symi[s, ob.SI_LAST_TS] = ts
     symi[s, ob.SI_BARS] += 1
@@ -517,7 +523,8 @@ def run_rows(B, P, E, start, ts, sym, o, h, lo, c, v, sig, atr, rows, need_volum
             return j, code
         rebalanced = begin_row(B, P, E, ts[j], s, o[j], h[j], lo[j], c[j], v[j])
         decide_pulse(B, P, E, ts[j], s, c[j], sig, atr, j)
-        end_row(B, P, E, ts[j], s, rebalanced, rows, j)
+        last = j + 1 == ts.shape[0] or ts[j + 1] != ts[j]
+        end_row(B, P, E, ts[j], s, rebalanced, rows, j, last)
         if gi[ob.G_ERR] != 0:
             return j, BAD_STATE
     return ts.shape[0], OK
@@ -660,7 +667,8 @@ class PortfolioKernel(SimulationKernel):
 
     def row_columns(self) -> list[str]:
         """The per-row output columns, in order."""
-        per = [f"{x}_{k}" for k in range(len(self.specs)) for x in ("position", "cash", "equity")]
+        fields = ("position", "cash", "equity", "gross")
+        per = [f"{x}_{k}" for k in range(len(self.specs)) for x in fields]
         return [*per, *self.outputs]
 
     # --- state -------------------------------------------------------------------------------
@@ -759,7 +767,7 @@ class PortfolioKernel(SimulationKernel):
         n = ts.shape[0]
         B = self.book(state)
         E = new_event_buffers(n // 4 + 256)
-        rows = np.empty((3 * len(self.specs) + 3, n))
+        rows = np.empty((4 * len(self.specs) + 3, n))
         j = 0
         while True:
             j, code = run_rows(

@@ -591,7 +591,7 @@ class EventStrategyRunner:
         self.B = kernel.book(state)
         self.E = new_event_buffers(n // 4 + 256)
         self._atr = atr
-        rows = np.empty((3 * len(kernel.specs) + 3, n))
+        rows = np.empty((4 * len(kernel.specs) + 3, n))
         pulse = set(kernel.pulse)
         ssym = P[1]
         seen = np.zeros(4, np.int64)
@@ -622,7 +622,8 @@ class EventStrategyRunner:
                             bar = Bar(self.ts, self.symbol, o[j], h[j], lo[j], c[j], v[j], extra)
                         self.objects[k].on_bar(self.contexts[k], bar)
                     self._dispatch(seen)
-                end_row(self.B, P, self.E, ts[j], s, rebalanced, rows, j)
+                last = j + 1 == n or ts[j + 1] != ts[j]
+                end_row(self.B, P, self.E, ts[j], s, rebalanced, rows, j, last)
                 self._dispatch(seen)
                 if self.B[4][ob.G_ERR] != 0:
                     raise kernel.error(BAD_STATE, self.B, j, cols, 0)

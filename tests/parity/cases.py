@@ -72,9 +72,56 @@ def two_strategies_fixed(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
     return {"fast": fast, "slow": slow, "ema": ema}
 
 
+def portfolio_brackets(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
+    """Two strategies sharing one capital by weight, with OCO brackets and a trailing stop."""
+    data = _data(cb, df)
+    fast = cb.add_indicator(sb.ind.sma, data["close"], window=5)
+    slow = cb.add_indicator(sb.ind.sma, data["close"], window=20)
+    atr = cb.add_indicator(sb.ind.atr, data, window=14)
+    cb.add_strat(
+        cb.add_indicator(sb.sig.cross, fast, slow),
+        sb.sizers.risk(0.02),
+        name="brackets",
+        stop_loss=0.03,
+        take_profit=0.05,
+        weight=2.0,
+    )
+    cb.add_strat(
+        cb.add_indicator(sb.sig.cross, slow, fast),
+        sb.sizers.volatility_target(0.01),
+        name="trailing",
+        long_only=False,
+        trailing_stop=0.04,
+        atr=atr,
+    )
+    cb.broker(slippage=sb.slippage.bps(2))
+    return {"fast": fast, "slow": slow, "atr": atr}
+
+
+class DipBuyer(sb.Strategy):
+    """Event style: buys a dip below the SMA with a stop-loss, takes profit at +4 %."""
+
+    def on_bar(self, ctx, bar):
+        if ctx.position() == 0 and not ctx.open_orders() and bar.close < 0.98 * bar.sma:
+            ctx.buy(size=10, stop_loss=0.05, take_profit=0.04)
+
+
+def portfolio_event(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
+    """An event-style strategy beside a pulse one on the same broker."""
+    data = _data(cb, df)
+    sma = cb.add_indicator(sb.ind.sma, data["close"], window=10)
+    cb.add_strategy(DipBuyer, data, name="dips", columns={"sma": sma})
+    slow = cb.add_indicator(sb.ind.sma, data["close"], window=30)
+    cb.add_strat(cb.add_indicator(sb.sig.cross, sma, slow), sb.alloc.all_in(), name="cross")
+    cb.portfolio(cash=20_000)
+    return {"sma": sma, "slow": slow}
+
+
 CASES: dict[str, Case] = {
     "sma_cross_long": sma_cross_long,
     "ema_cross_long_short": ema_cross_long_short,
     "chained_indicators": chained_indicators,
     "two_strategies_fixed": two_strategies_fixed,
+    "portfolio_brackets": portfolio_brackets,
+    "portfolio_event": portfolio_event,
 }

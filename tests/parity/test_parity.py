@@ -74,7 +74,8 @@ def _params() -> list[object]:
 def test_engine_matches_reference(engine: Engine, case: str, frame: pd.DataFrame) -> None:
     want, refs = _reference(case, frame)
     got, _ = _run(case, engine, frame)
-    for table in ("factors", "orders", "fills", "trades", "equity", "metrics"):
+    tables = ("factors", "orders", "order_events", "fills", "trades", "equity", "positions")
+    for table in (*tables, "metrics"):
         assert_tables_equal(
             getattr(got, table), getattr(want, table), f"{engine.name}/{case}/{table}"
         )

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from streambt.sim.portfolio import PortfolioKernel
@@ -97,6 +98,41 @@ def ours(stops_same_bar: bool) -> pd.DataFrame:
             "pnl": t["pnl"],
             "commission": t["commission"],
             "exit_reason": t["exit_reason"],
+        }
+    )
+
+
+def ours_through_cerebro(stops_same_bar: bool) -> pd.DataFrame:
+    """The same rule declared with ``cb.add_strat(stop_loss=, take_profit=)``, run end to end."""
+    import streambt as sb
+    from tests.peers.peer_runs import to_streambt_frame
+
+    data = goog()
+    cb = sb.Cerebro(cash=CASH)
+    bars = cb.add_data(sb.feeds.from_pandas(to_streambt_frame(data), symbol="GOOG"))
+    fast = cb.add_indicator(sb.ind.sma, bars["close"], window=10)
+    slow = cb.add_indicator(sb.ind.sma, bars["close"], window=30)
+    pulse = cb.add_indicator(sb.sig.cross, fast, slow)
+    cb.add_strat(pulse, sb.alloc.all_in(long_only=False), name="sma", stop_loss=SL, take_profit=TP)
+    cb.broker(fees=sb.fees.percent(C), stops_same_bar=stops_same_bar)
+    trades = cb.run().trades
+    t = trades.to_pandas()
+    ts = data.index.values.astype("datetime64[us]").astype(np.int64)
+    bar = {x: i for i, x in enumerate(ts.tolist())}
+
+    def bars_of(col: str) -> list[int]:
+        return [bar[x] for x in trades.column(col).cast(pa.int64()).to_pylist()]
+
+    return pd.DataFrame(
+        {
+            "side": t["side"].astype(np.int64),
+            "size": t["size"],
+            "entry_bar": bars_of("entry_ts"),
+            "exit_bar": bars_of("exit_ts"),
+            "entry_price": t["entry_price"],
+            "exit_price": t["exit_price"],
+            "pnl": t["pnl"],
+            "commission": t["commission"],
         }
     )
 
@@ -259,6 +295,13 @@ def test_backtesting_py_sl_tp_trade_for_trade() -> None:
 
 def test_backtrader_bracket_orders_trade_for_trade() -> None:
     assert_same_trades(ours(stops_same_bar=False), run_backtrader())
+
+
+@pytest.mark.parametrize("stops_same_bar", [True, False], ids=["backtesting_py", "backtrader"])
+def test_cerebro_brackets_equal_the_peers(stops_same_bar: bool) -> None:
+    """Through Cerebro (add_strat with stop_loss/take_profit, cb.broker): the peers' trades."""
+    peer = run_backtesting_py() if stops_same_bar else run_backtrader()
+    assert_same_trades(ours_through_cerebro(stops_same_bar), peer)
 
 
 def test_the_entry_bar_convention_matters_on_goog() -> None:

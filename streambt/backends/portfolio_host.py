@@ -1,0 +1,247 @@
+"""Hosts one Portfolio node: rows of all its symbols in (ts, symbol) order through one kernel.
+
+:class:`PortfolioHost` is what :class:`~streambt.backends.kernel_host.KernelRunner`
+runs for a :class:`~streambt.ops.portfolio.Portfolio` node, batch (one feed of
+every bar) or stream (micro-batch after micro-batch, in event time): both
+paths go through :meth:`PortfolioHost.feed`, which is why they agree.
+
+Tables it writes (docs/broker.md, "Results"):
+
+- ``equity``: one row per strategy and per timestamp (``symbol = "*"``) plus
+  the portfolio's own rows (``strategy`` = the portfolio's name); ``position``
+  there is the gross market value held (sum of ``|units| x close``).
+- ``positions``: units per bar per strategy and symbol, and the portfolio's
+  net units per symbol (``strategy`` = the portfolio's name).
+- ``orders`` (with ``currency``), ``order_events``, ``fills``, ``trades``.
+
+A timestamp's equity row is written once every symbol's bar at that time has
+been seen: in a stream, the last timestamp of a micro-batch waits for the next
+one (or the end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InvalidParameterError, did_you_mean
+from ..graph import Graph, Node
+from ..io.feeds import TS_TYPE
+from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES, specs
+from ..sim.events import PORTFOLIO_EVENT_COLUMNS
+from ..sim.portfolio import PortfolioKernel
+from ..sim.strategy import EventStrategyRunner
+from .event_tables import POSITION_SCHEMA, portfolio_event_table
+
+Column = Callable[[str], np.ndarray]
+
+
+def _equity_schema() -> pa.Schema:
+    from .kernel_host import EQUITY_SCHEMA
+
+    return EQUITY_SCHEMA
+
+
+class PortfolioHost:
+    """One Portfolio node's kernel, its state, and the tables it has written so far."""
+
+    def __init__(self, node: Node, graph: Graph, universes: Mapping[str, frozenset[str]]) -> None:
+        params = node.param_dict
+        self.node, self.graph = node, graph
+        self.name: str = params["name"]
+        entries = params["strategies"]
+        self.symbols = sorted(set().union(*(universes[e["data"]] for e in entries)))
+        strategies = []
+        for e in entries:
+            fields = {k: v for k, v in e.items() if k not in HOST_KEYS}
+            universe = sorted(universes[e["data"]])
+            wanted = fields.get("symbols")
+            if wanted is None:
+                fields["symbols"] = universe
+            else:
+                unknown = [s for s in wanted if s not in universe]
+                if unknown:
+                    raise InvalidParameterError(
+                        f"strategy {e['name']!r}: symbols {unknown} are not in its feed, which "
+                        f"has {universe}.{did_you_mean(str(unknown[0]), universe)}"
+                    )
+            strategies.append(fields)
+        specs(params)  # every message of a bad spec before any bar runs
+        self.kernel = PortfolioKernel(
+            symbols=self.symbols,
+            strategies=strategies,
+            portfolio=params["portfolio"],
+            instruments=params["instruments"],
+            broker=params["broker"],
+        )
+        self.strategy_names = [e["name"] for e in entries]
+        self.currencies = [i.currency for i in self.kernel.instrument_specs]
+        events = {
+            e["name"]: STRATEGY_CLASSES[e["strategy_class"]](**e["kwargs"])
+            for e in entries
+            if e.get("style") == "event"
+        }
+        self.runner: PortfolioKernel | EventStrategyRunner = (
+            EventStrategyRunner(self.kernel, events) if events else self.kernel
+        )
+        # A symbol's feed start: its warm-up bars feed indicators, never the broker.
+        starts: dict[str, int] = {}
+        for e in entries:
+            for sym in universes[e["data"]]:
+                if e["start"] is not None:
+                    starts[sym] = e["start"]
+        self.starts = np.array([starts.get(s, np.iinfo(np.int64).min) for s in self.symbols])
+        self.trades_symbol = self.kernel.P[1].astype(bool)  # [strategy, symbol]
+        self.state: Any = None
+        self.pending: dict[str, Any] | None = None  # the last timestamp's row, not yet final
+        self._equity: list[dict[str, np.ndarray]] = []  # final timestamps' rows, in order
+        self._positions: list[tuple[np.ndarray, ...]] = []  # (ts, symbol, close, units[K])
+        self.events: dict[str, list[pa.Table]] = {t: [] for t in PORTFOLIO_EVENT_COLUMNS}
+
+    # -- feeding ------------------------------------------------------------------------
+    def inputs(self, column: Column) -> dict[str, np.ndarray]:
+        """The node's input columns (by kernel name) over the rows being fed."""
+        out: dict[str, np.ndarray] = {}
+        for role, key in self.node.inputs:
+            if role in self.node.op.data_fields:
+                continue
+            name = self.graph.node(key.node_id).column(key.output)
+            if role.startswith("col_"):
+                role = role.split("_", 2)[2]  # col_<k>_<name>: the strategy reads bar.<name>
+            out[role] = column(name)
+        return out
+
+    def feed(self, bars: pa.Table, column: Column) -> None:
+        """Consume ``bars`` (any order; only this portfolio's symbols are used)."""
+        codes = pc.index_in(bars.column("symbol"), value_set=pa.array(self.symbols))
+        code = np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        ts = bars.column("ts").cast(pa.int64()).to_numpy()
+        start = np.where(code >= 0, self.starts[np.maximum(code, 0)], 0)
+        keep = (code >= 0) & (ts >= start)
+        rows = np.flatnonzero(keep)
+        order = rows[np.lexsort((code[rows], ts[rows]))]
+        if order.size == 0:
+            return
+        cols: dict[str, np.ndarray] = {"ts": ts[order], "symbol": code[order]}
+        for f in ("open", "high", "low", "close", "volume"):
+            cols[f] = column(f)[order]
+        for name, values in self.inputs(column).items():
+            cols[name] = values[order]
+        if self.state is None:
+            self.state = self.runner.init()
+        self.state, out, events = self.runner.step_events(self.state, cols)
+        self._write_rows(cols, out)
+        self._write_events(events)
+
+    def finish(self) -> None:
+        """End of input: the last timestamp's equity row and the orders still working."""
+        if self.pending is not None:
+            self._equity.append(self.pending)
+            self.pending = None
+        if self.state is not None:
+            self._write_events(self.runner.finish(self.state))
+
+    # -- tables ---------------------------------------------------------------------------
+    def _write_rows(self, cols: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray]) -> None:
+        ts = cols["ts"]
+        n_strat = len(self.strategy_names)
+        last = np.flatnonzero(np.r_[ts[1:] != ts[:-1], True])  # each timestamp's last row
+        group = {
+            "ts": ts[last],
+            **{
+                field: np.stack([out[f"{field}_{k}"][last] for k in range(n_strat)])
+                for field in ("cash", "equity", "gross")
+            },
+        }
+        if self.pending is not None and self.pending["ts"][0] != ts[0]:
+            self._equity.append(self.pending)
+        self.pending = {k: v[..., -1:] for k, v in group.items()}
+        self._equity.append({k: v[..., :-1] for k, v in group.items()})
+        position = np.stack([out[f"position_{k}"] for k in range(n_strat)])
+        self._positions.append((ts, cols["symbol"], cols["close"], position))
+
+    def tables(self) -> tuple[list[tuple[str, pa.Table]], list[tuple[str, pa.Table]]]:
+        """(equity, positions) tables by strategy name (call after :meth:`finish`).
+
+        Each table is in its canonical order: equity by ts, positions by
+        (symbol, ts); a numeric sort of codes, no string sort.
+        """
+        names = [*self.strategy_names, self.name]
+        equity: list[tuple[str, pa.Table]] = []
+        positions: list[tuple[str, pa.Table]] = []
+        if not self._equity:
+            return equity, positions
+        ts = pa.array(np.concatenate([g["ts"] for g in self._equity]), pa.int64()).cast(TS_TYPE)
+        fields = {
+            f: np.concatenate([g[f] for g in self._equity], axis=1)
+            for f in ("cash", "equity", "gross")
+        }
+        n = len(ts)
+        for k, name in enumerate(names):
+            values = {
+                f: (v[k] if k < len(self.strategy_names) else v.sum(axis=0))
+                for f, v in fields.items()
+            }
+            equity.append(
+                (
+                    name,
+                    pa.table(
+                        {
+                            "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
+                            "symbol": pa.repeat(pa.scalar(ALL_SYMBOLS, pa.string()), n),
+                            "ts": ts,
+                            "cash": values["cash"],
+                            "position": values["gross"],
+                            "equity": values["equity"],
+                        },
+                        schema=_equity_schema(),
+                    ),
+                )
+            )
+        p_ts = np.concatenate([p[0] for p in self._positions])
+        p_sym = np.concatenate([p[1] for p in self._positions])
+        p_close = np.concatenate([p[2] for p in self._positions])
+        p_units = np.concatenate([p[3] for p in self._positions], axis=1)
+        symbols = pa.array(self.symbols, pa.string())
+        # Rows arrive in (ts, symbol) order, so a stable sort by symbol alone gives (symbol, ts).
+        narrow = np.int16 if len(self.symbols) < 2**15 else np.int64  # int16 sorts by radix
+        by_symbol = np.argsort(p_sym.astype(narrow), kind="stable")
+        for k, name in enumerate(names):
+            if k < len(self.strategy_names):
+                rows = by_symbol[self.trades_symbol[k, p_sym[by_symbol]]]
+                units = p_units[k]
+            else:  # the portfolio: net units over strategies
+                rows = by_symbol
+                units = p_units.sum(axis=0)
+            u, c = units[rows], p_close[rows]
+            positions.append(
+                (
+                    name,
+                    pa.table(
+                        {
+                            "strategy": pa.repeat(pa.scalar(name, pa.string()), len(rows)),
+                            "symbol": symbols.take(pa.array(p_sym[rows])),
+                            "ts": pa.array(p_ts[rows], pa.int64()).cast(TS_TYPE),
+                            "position": u,
+                            "price": c,
+                            "value": u * c,
+                        },
+                        schema=POSITION_SCHEMA,
+                    ),
+                )
+            )
+        return equity, positions
+
+    def _write_events(self, events: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        for table, cols in events.items():
+            if len(next(iter(cols.values()))) == 0:
+                continue
+            self.events[table].append(
+                portfolio_event_table(
+                    table, cols, self.strategy_names, self.symbols, self.currencies
+                )
+            )
