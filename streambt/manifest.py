@@ -26,6 +26,16 @@ Example (``examples/sma_cross.toml``)::
     signal = "pulse"
     allocation = { kind = "all_in", long_only = true }
 
+The portfolio broker (``examples/sma_brackets.toml``, docs/broker.md): a
+strategy may give ``sizer = { kind = "risk", amount = 0.01 }`` and
+``stop_loss``, ``take_profit``, ``trailing_stop``, ``weight``, ``entry``,
+``entry_offset``, ``tif``, ``long_only``, ``atr`` (an indicator name),
+``symbols``; ``[broker]`` may add ``fees = { model = "percent", rate = 0.001 }``,
+``slippage = { model = "bps", n = 2 }``, ``margin``, ``priority``,
+``volume_share``, ``stops_same_bar``; a ``[portfolio]`` table takes ``cash``,
+``max_gross_exposure``, ``max_symbol_notional``, ``rebalance_every``, ``name``
+and ``[portfolio.instruments.SYMBOL]`` tables.
+
 References: ``prices.close`` is a field of a data entry, ``fast`` an indicator,
 ``macd.signal`` one output of a multi-output indicator. Relative paths are
 relative to the manifest's folder.
@@ -33,6 +43,7 @@ relative to the manifest's folder.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +58,7 @@ from .graph import Ref
 from .graph.params import param
 from .io import feeds
 from .ops.base import Op
+from .sim import sizers
 
 OPS: dict[str, type[Op]] = {
     name: obj
@@ -59,7 +71,41 @@ ALLOCATIONS: dict[str, Callable[..., Any]] = {
     "fixed": alloc_ns.fixed,
     "target_percent": alloc_ns.target_percent,
 }
+#: sizer = { kind = "risk", amount = 0.01 }: every sizer takes its one ``amount``
+SIZERS: dict[str, Callable[..., Any]] = {
+    name: functools.partial(sizers.Sizer, name) for name in sizers.SIZERS
+}
 DATA_KINDS = ("csv", "parquet", "synthetic")
+#: [[strategies]] keys that use the portfolio broker (docs/broker.md); "$name" sweeps one
+PORTFOLIO_OPTIONS = frozenset(
+    {
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
+        "weight",
+        "entry",
+        "entry_offset",
+        "tif",
+        "long_only",
+        "atr",
+        "symbols",
+    }
+)
+STRATEGY_KEYS = frozenset({"name", "signal", "allocation", "sizer"}) | PORTFOLIO_OPTIONS
+V1_BROKER_KEYS = frozenset({"cash", "commission", "periods_per_year"})
+BROKER_KEYS = V1_BROKER_KEYS | {
+    "fees",
+    "slippage",
+    "margin",
+    "priority",
+    "volume_share",
+    "stops_same_bar",
+}
+
+
+def _swept(value: Any) -> Any:
+    """``"$sl"`` -> ``sb.param("sl")``: a value the [sweep] table supplies."""
+    return param(value[1:]) if isinstance(value, str) and value.startswith("$") else value
 
 
 @dataclass
@@ -108,7 +154,7 @@ class _Builder:
         return ManifestError(f"{self.path}: [{where}] {message}")
 
     def build(self) -> Manifest:
-        known = {"run", "broker", "data", "indicators", "strategies", "sweep"}
+        known = {"run", "broker", "portfolio", "data", "indicators", "strategies", "sweep"}
         for key in self.doc:
             if key not in known:
                 raise self.fail(
@@ -141,6 +187,7 @@ class _Builder:
         strategies = self.doc.get("strategies", [])
         for i, entry in enumerate(strategies):
             self._strategy(i, entry)
+        self._portfolio_broker(broker, self.doc.get("portfolio"))
         sweep = self.doc.get("sweep")
         if sweep is not None:
             if not isinstance(sweep, dict) or not all(isinstance(v, list) for v in sweep.values()):
@@ -226,7 +273,10 @@ class _Builder:
             raise self.fail(where, "give either input = '...' or inputs = [...], not both")
         raw = spec.pop("inputs", None) or [spec.pop("input", None)]
         # "$fast" names a swept parameter: [sweep] fast = [5, 10, 20]
-        spec = {k: param(v[1:]) if isinstance(v, str) and v.startswith("$") else v for k, v in spec.items()}
+        spec = {
+            k: param(v[1:]) if isinstance(v, str) and v.startswith("$") else v
+            for k, v in spec.items()
+        }
         inputs = [self._resolve(where, r) for r in raw]
         try:
             self.refs[name] = self.cb.add_indicator(op, *inputs, **spec)
@@ -236,20 +286,58 @@ class _Builder:
 
     def _strategy(self, i: int, entry: dict[str, Any]) -> None:
         where = f"strategies.{i}"
+        unknown = sorted(set(entry) - STRATEGY_KEYS)
+        if unknown:
+            raise self.fail(
+                where,
+                f"unknown key {unknown[0]!r}.{did_you_mean(unknown[0], STRATEGY_KEYS)} "
+                f"Keys: {', '.join(sorted(STRATEGY_KEYS))}",
+            )
         signal = self._resolve(where, entry.get("signal"))
-        spec = entry.get("allocation", "all_in")
+        if "sizer" in entry and "allocation" in entry:
+            raise self.fail(where, "give either allocation = {...} or sizer = {...}, not both")
+        table, kinds = ("sizer", SIZERS) if "sizer" in entry else ("allocation", ALLOCATIONS)
+        spec = entry.get(table, "all_in")
         if isinstance(spec, str):
             spec = {"kind": spec}
         spec = dict(spec)
         kind = spec.pop("kind", None)
-        if kind not in ALLOCATIONS:
+        if kind not in kinds:
+            raise self.fail(where, f"{table} kind must be one of {', '.join(kinds)}, got {kind!r}")
+        try:
+            sizing = kinds[kind](**spec)
+        except TypeError as exc:
+            raise self.fail(where, f"bad {table} parameters for {kind}: {exc}") from exc
+        options = {k: _swept(v) for k, v in entry.items() if k in PORTFOLIO_OPTIONS}
+        if "atr" in options:
+            options["atr"] = self._resolve(where, options["atr"])
+        try:
+            self.refs[entry.get("name", f"strategy_{i}")] = self.cb.add_strat(
+                signal, sizing, name=entry.get("name"), **options
+            )
+        except StreambtError as exc:
+            raise self.fail(where, str(exc)) from exc
+
+    def _portfolio_broker(self, broker: dict[str, Any], portfolio: Any) -> None:
+        """[broker] keys of the portfolio broker, and the [portfolio] table."""
+        unknown = sorted(set(broker) - BROKER_KEYS)
+        if unknown:
             raise self.fail(
-                where, f"allocation kind must be one of {', '.join(ALLOCATIONS)}, got {kind!r}"
+                "broker",
+                f"unknown key {unknown[0]!r}.{did_you_mean(unknown[0], BROKER_KEYS)} "
+                f"Keys: {', '.join(sorted(BROKER_KEYS))}",
             )
         try:
-            allocation = ALLOCATIONS[kind](**spec)
+            models = {k: v for k, v in broker.items() if k in BROKER_KEYS - V1_BROKER_KEYS}
+            if models:
+                self.cb.broker(**models)
+            if portfolio is not None:
+                if not isinstance(portfolio, dict):
+                    raise self.fail("portfolio", "write [portfolio] as a table of settings")
+                self.cb.portfolio(**portfolio)
         except TypeError as exc:
-            raise self.fail(where, f"bad allocation parameters for {kind}: {exc}") from exc
-        self.refs[entry.get("name", f"strategy_{i}")] = self.cb.add_strat(
-            signal, allocation, name=entry.get("name")
-        )
+            raise self.fail("portfolio", f"bad setting: {exc}") from exc
+        except ManifestError:
+            raise
+        except StreambtError as exc:
+            raise self.fail("broker" if portfolio is None else "portfolio", str(exc)) from exc

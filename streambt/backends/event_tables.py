@@ -42,7 +42,8 @@ NAMED_CODES: dict[str, type[IntEnum]] = {
 #: portfolio columns holding a strategy or symbol code, shown by name
 CODED_KEYS = ("strategy", "symbol")
 
-#: the ``positions`` table (both simulators): units held after each bar, at its close
+#: the ``positions`` table (both simulators): units held after each bar, at its close;
+#: ``currency`` is the instrument's (portfolio broker) or null (v1 accounts)
 POSITION_SCHEMA = pa.schema(
     [
         ("strategy", pa.string()),
@@ -51,6 +52,7 @@ POSITION_SCHEMA = pa.schema(
         ("position", pa.float64()),
         ("price", pa.float64()),
         ("value", pa.float64()),
+        ("currency", pa.string()),
     ]
 )
 

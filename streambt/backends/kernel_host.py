@@ -276,6 +276,7 @@ class KernelRunner:
                         "position": position,
                         "price": close,
                         "value": position * close,
+                        "currency": pa.nulls(n, pa.string()),
                     },
                     schema=POSITION_SCHEMA,
                 ),

@@ -207,6 +207,7 @@ class PortfolioHost:
         p_close = np.concatenate([p[2] for p in self._positions])
         p_units = np.concatenate([p[3] for p in self._positions], axis=1)
         symbols = pa.array(self.symbols, pa.string())
+        currencies = pa.array(self.currencies, pa.string())
         # Rows arrive in (ts, symbol) order, so a stable sort by symbol alone gives (symbol, ts).
         narrow = np.int16 if len(self.symbols) < 2**15 else np.int64  # int16 sorts by radix
         by_symbol = np.argsort(p_sym.astype(narrow), kind="stable")
@@ -229,6 +230,7 @@ class PortfolioHost:
                             "position": u,
                             "price": c,
                             "value": u * c,
+                            "currency": currencies.take(pa.array(p_sym[rows])),
                         },
                         schema=POSITION_SCHEMA,
                     ),

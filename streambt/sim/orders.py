@@ -122,8 +122,8 @@ SEL_LEGS, SEL_ENTRIES, SEL_ALL, SEL_REDUCE = 1, 2, 3, 4
 REDUCE_NO, REDUCE_ONLY = 0, 1
 
 # --- account [K, AC_N] ---------------------------------------------------------------
-AC_CASH, AC_EQUITY, AC_LIQUIDATING = range(3)
-AC_N = 3
+AC_CASH, AC_EQUITY, AC_LIQUIDATING, AC_GROSS = range(4)
+AC_N = 4
 # --- per symbol [N, SF_N] / [N, SI_N] ------------------------------------------------
 SF_MARK, SF_VOL_LEFT = range(2)
 SF_N = 2
@@ -517,6 +517,21 @@ def equity(B, k):
         if p != 0.0:
             value += p * symf[s, SF_MARK]
     return acct[k, AC_CASH] + value
+
+
+@jit_inline
+def revalue(B, k):
+    """Store strategy k's equity and gross exposure at the marks (one pass over the symbols)."""
+    acct, pos, symf = B[0], B[1], B[2]
+    value = 0.0
+    exposure = 0.0
+    for s in range(pos.shape[1]):
+        p = pos[k, s]
+        if p != 0.0:
+            value += p * symf[s, SF_MARK]
+            exposure += abs(p) * symf[s, SF_MARK]
+    acct[k, AC_EQUITY] = acct[k, AC_CASH] + value
+    acct[k, AC_GROSS] = exposure
 
 
 @jit_inline

@@ -67,6 +67,7 @@ from streambt.sim.orders import (
     jit_inline,
     new_event_buffers,
     record_order_row,
+    revalue,
     room,
     set_status,
     submit,
@@ -470,13 +471,8 @@ def _liquidate(B, P, E, k, ts):
 
 
 @jit_inline
-def end_row(B, P, E, ts, s, rebalanced, rows, j, last):
-    """After the decisions: margin check, per-row outputs, book upkeep.
-
-    ``last``: the row is its timestamp's last one seen so far; only then is
-    each strategy's gross exposure written (NaN otherwise: it costs a pass over
-    the symbols, and a timestamp's value is the one after its last row).
-    """
+def end_row(B, P, E, ts, s, rebalanced, rows, j):
+    """After the decisions: margin check, per-row outputs, book upkeep."""
     acct, pos, symi, gi = B[0], B[1], B[3], B[4]
     ssym, bp = P[1], P[2]
     n_strat = acct.shape[0]
@@ -487,7 +483,7 @@ def end_row(B, P, E, ts, s, rebalanced, rows, j, last):
                 g = gross(B, k)
                 if g > 0.0 and equity(B, k) < maint * g:
                     _liquidate(B, P, E, k, ts)
-            acct[k, ob.AC_EQUITY] = equity(B, k)
+            revalue(B, k)
     cash = 0.0
     eq = 0.0
     net = 0.0
@@ -495,7 +491,7 @@ def end_row(B, P, E, ts, s, rebalanced, rows, j, last):
         rows[4 * k, j] = pos[k, s]
         rows[4 * k + 1, j] = acct[k, ob.AC_CASH]
         rows[4 * k + 2, j] = acct[k, ob.AC_EQUITY]
-        rows[4 * k + 3, j] = gross(B, k) if last else np.nan
+        rows[4 * k + 3, j] = acct[k, ob.AC_GROSS]
         cash += acct[k, ob.AC_CASH]
         eq += acct[k, ob.AC_EQUITY]
         net += pos[k, s]
@@ -523,8 +519,7 @@ def run_rows(B, P, E, start, ts, sym, o, h, lo, c, v, sig, atr, rows, need_volum
             return j, code
         rebalanced = begin_row(B, P, E, ts[j], s, o[j], h[j], lo[j], c[j], v[j])
         decide_pulse(B, P, E, ts[j], s, c[j], sig, atr, j)
-        last = j + 1 == ts.shape[0] or ts[j + 1] != ts[j]
-        end_row(B, P, E, ts[j], s, rebalanced, rows, j, last)
+        end_row(B, P, E, ts[j], s, rebalanced, rows, j)
         if gi[ob.G_ERR] != 0:
             return j, BAD_STATE
     return ts.shape[0], OK

@@ -622,8 +622,7 @@ class EventStrategyRunner:
                             bar = Bar(self.ts, self.symbol, o[j], h[j], lo[j], c[j], v[j], extra)
                         self.objects[k].on_bar(self.contexts[k], bar)
                     self._dispatch(seen)
-                last = j + 1 == n or ts[j + 1] != ts[j]
-                end_row(self.B, P, self.E, ts[j], s, rebalanced, rows, j, last)
+                end_row(self.B, P, self.E, ts[j], s, rebalanced, rows, j)
                 self._dispatch(seen)
                 if self.B[4][ob.G_ERR] != 0:
                     raise kernel.error(BAD_STATE, self.B, j, cols, 0)

@@ -233,6 +233,9 @@ def test_portfolio_limits_and_instruments(frame: pd.DataFrame) -> None:
     ).run()
     orders = tight.orders.to_pandas()
     assert set(orders[orders["symbol"] == "AAA"]["currency"]) == {"EUR"}
+    by_currency = tight.positions.to_pandas().groupby(["strategy", "currency"]).size()
+    assert by_currency.loc[("portfolio", "EUR")] == (frame["symbol"] == "AAA").sum()
+    assert by_currency.loc[("portfolio", "USD")] == (frame["symbol"] != "AAA").sum()
     aaa = tight.fills.to_pandas()
     assert (aaa[aaa["symbol"] == "AAA"]["size"] % 10 == 0).all()
     assert {"COMPLIANCE_SCALED", "COMPLIANCE"} & set(orders["reason"])

@@ -126,6 +126,27 @@ def test_console_script_is_installed() -> None:
             r"allocation kind must be one of all_in, fixed, target_percent",
         ),
         ("x = [", r"not valid TOML"),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[[strategies]]\nsignal='p.close'\nstop_los=0.1\n",
+            r"unknown key 'stop_los'. Did you mean \"stop_loss\"\?",
+        ),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[[strategies]]\nsignal='p.close'\nsizer={kind='riskk'}\n",
+            r"sizer kind must be one of all_in, fixed, target_percent, percent_equity, risk",
+        ),
+        (
+            "[[data]]\nid='p'\nkind='synthetic'\n[indicators]\nr={op='roc', input='p.close', window=3}\n"
+            "[[strategies]]\nsignal='r'\nstop_loss=2.0\n",
+            r"\[strategies.0\] .*stop_loss must be None or a fraction",
+        ),
+        (
+            "[broker]\nfees={model='pct', rate=0.1}\n[[data]]\nid='p'\nkind='synthetic'\n",
+            r"\[broker\] fees\(model='pct'\): the model must be one of",
+        ),
+        (
+            "[portfolio]\nleverage=2\n[[data]]\nid='p'\nkind='synthetic'\n",
+            r"\[portfolio\] bad setting: .*unexpected keyword argument 'leverage'",
+        ),
     ],
 )
 def test_bad_manifests_name_the_table_and_the_fix(tmp_path: Path, toml: str, message: str) -> None:
@@ -140,3 +161,45 @@ def test_cli_reports_errors_without_a_traceback(
 ) -> None:
     assert main(["run", str(tmp_path / "missing.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_portfolio_manifest_equals_the_python_api() -> None:
+    m = load_manifest(ROOT / "examples" / "sma_brackets.toml")
+    via_manifest = m.cerebro.run()
+    cb = sb.Cerebro(cash=100_000)
+    data = cb.add_data(
+        sb.feeds.synthetic("DEMO", bars=2500, seed=42, start="2015-01-01", interval="1D")
+    )
+    fast = cb.add_indicator(sb.ind.sma, data["close"], window=10)
+    slow = cb.add_indicator(sb.ind.sma, data["close"], window=30)
+    atr = cb.add_indicator(sb.ind.atr, data, window=14)
+    up = cb.add_indicator(sb.sig.cross, fast, slow)
+    down = cb.add_indicator(sb.sig.cross, slow, fast)
+    cb.add_strat(up, sb.sizers.risk(0.01), name="trend", stop_loss=0.02, take_profit=0.04, weight=3)
+    cb.add_strat(
+        down,
+        sb.sizers.volatility_target(0.01),
+        name="reversal",
+        atr=atr,
+        long_only=False,
+        trailing_stop=0.03,
+        weight=1,
+    )
+    cb.broker(fees=sb.fees.percent(0.001), slippage=sb.slippage.bps(2))
+    cb.portfolio(max_gross_exposure=1.5, instruments={"DEMO": sb.Instrument(tick_size=0.01)})
+    direct = cb.run()
+    assert via_manifest.trades.num_rows > 10
+    assert via_manifest.trades.equals(direct.trades)
+    assert via_manifest.equity.equals(direct.equity)
+    assert {"trend", "reversal", "portfolio"} == set(
+        via_manifest.metrics.column("strategy").to_pylist()
+    )
+
+
+def test_a_manifest_sweeps_a_stop_loss(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "sma_brackets.toml").read_text()
+    text = text.replace("stop_loss = 0.02", 'stop_loss = "$sl"') + "\n[sweep]\nsl = [0.02, 0.05]\n"
+    path = tmp_path / "swept.toml"
+    path.write_text(text)
+    res = load_manifest(path).cerebro.run()
+    assert set(res.ranking("total_return").column("sl").to_pylist()) == {0.02, 0.05, None} - {None}
