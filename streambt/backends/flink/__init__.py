@@ -38,7 +38,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pyarrow as pa
 
@@ -60,6 +60,13 @@ if TYPE_CHECKING:
     from ...result import Result
 
 LATE_POLICIES = ("raise", "warn")
+PLACEMENTS = ("relational", "kernels")
+SINK_FORMATS = ("csv", "parquet")
+KERNELS_PLACEMENT = Support(
+    False,
+    "placement='kernels': every node is a kernel in the keyed host; in stream mode bars move "
+    "in per-symbol bundles",
+)
 _STDDEV = (
     "Flink SQL's STDDEV_POP over a sliding window subtracts running sums of x and x^2 "
     "(with retraction): 3.8e-9 relative off the reference on the parity data, beyond 1e-9; "
@@ -97,11 +104,31 @@ class FlinkBackend(Backend):
         print_sinks: Sequence[str] = (),
         latency: bool = False,
         bundle_ms: int = 20,
+        placement: str = "relational",
+        sink_format: str = "csv",
     ) -> None:
+        if sink_format not in SINK_FORMATS:
+            raise BackendError(
+                f"flink backend: sink_format must be one of {', '.join(SINK_FORMATS)}, "
+                f"got {sink_format!r}"
+            )
+        if sink_format == "parquet" and out is None:
+            raise BackendError(
+                "flink backend: sink_format='parquet' writes <out>/<table>.parquet when the run "
+                "ends; pass out= (a folder)"
+            )
+        if placement not in PLACEMENTS:
+            raise BackendError(
+                f"flink backend: placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}"
+            )
         if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
-            raise BackendError(f"flink backend: parallelism must be a positive integer, got {parallelism!r}")
+            raise BackendError(
+                f"flink backend: parallelism must be a positive integer, got {parallelism!r}"
+            )
         if late not in LATE_POLICIES:
-            raise BackendError(f"flink backend: late must be one of {', '.join(LATE_POLICIES)}, got {late!r}")
+            raise BackendError(
+                f"flink backend: late must be one of {', '.join(LATE_POLICIES)}, got {late!r}"
+            )
         if checkpoint_interval is not None and (
             isinstance(checkpoint_interval, bool)
             or not isinstance(checkpoint_interval, int)
@@ -110,8 +137,14 @@ class FlinkBackend(Backend):
             raise BackendError(
                 f"flink backend: checkpoint_interval is in ms (>= 10), got {checkpoint_interval!r}"
             )
-        if isinstance(restart_attempts, bool) or not isinstance(restart_attempts, int) or restart_attempts < 0:
-            raise BackendError(f"flink backend: restart_attempts must be >= 0, got {restart_attempts!r}")
+        if (
+            isinstance(restart_attempts, bool)
+            or not isinstance(restart_attempts, int)
+            or restart_attempts < 0
+        ):
+            raise BackendError(
+                f"flink backend: restart_attempts must be >= 0, got {restart_attempts!r}"
+            )
         unknown = sorted(set(print_sinks) - set(SINK_NAMES))
         if unknown:
             raise BackendError(
@@ -127,11 +160,17 @@ class FlinkBackend(Backend):
         self.print_sinks = tuple(print_sinks)
         self.latency = bool(latency)
         if isinstance(bundle_ms, bool) or not isinstance(bundle_ms, int) or bundle_ms < 1:
-            raise BackendError(f"flink backend: bundle_ms must be a positive integer, got {bundle_ms!r}")
+            raise BackendError(
+                f"flink backend: bundle_ms must be a positive integer, got {bundle_ms!r}"
+            )
         self.bundle_ms = bundle_ms
+        self.placement = placement
+        self.sink_format = sink_format
         self.lowering = IbisLowering()
 
     def support(self, op: type[Op], mode: str) -> Support:
+        if self.placement == "kernels":
+            return KERNELS_PLACEMENT
         found = self.SUPPORT.get(op.kind, Support(False, f"{op.kind.value}: runs as a kernel"))
         if found.ok and op.op_name() in INEXACT:
             return Support(False, f"{op.kind.value}: {INEXACT[op.op_name()]}")
@@ -158,6 +197,7 @@ class FlinkBackend(Backend):
             self.watermark_delay_ms,
             self.print_sinks,
             self.latency,
+            self.bundle_ms,
         )
 
     def run(self, cerebro: Cerebro, plan: Plan) -> Result:
@@ -178,6 +218,8 @@ class FlinkBackend(Backend):
         built.views.clear()
         self.check_diagnostics(built, job.own_out)
         result = assemble(cerebro, plan, built)
+        if self.sink_format == "parquet":
+            sinks.write_parquet(built.out, result)
         job.cleanup(built)
         return result
 

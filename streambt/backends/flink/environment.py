@@ -66,7 +66,9 @@ def java_executable() -> str:
 def check_java() -> int:
     """The Java major release, or a BackendError that names the fix."""
     java = java_executable()
-    fix = "install openjdk-17-jre (apt-get install openjdk-17-jre-headless) and point JAVA_HOME at it"
+    fix = (
+        "install openjdk-17-jre (apt-get install openjdk-17-jre-headless) and point JAVA_HOME at it"
+    )
     where = f"$JAVA_HOME={os.environ['JAVA_HOME']}" if "JAVA_HOME" in os.environ else "PATH"
     if shutil.which(java) is None and not os.access(java, os.X_OK):
         raise BackendError(f"Flink needs Java 17: no java found via {where} ({java}); {fix}")

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ...compile.plan import ALIGN, RELATIONAL, RESAMPLE, SIMULATE, Plan
+from ...compile.plan import ALIGN, RELATIONAL, RESAMPLE, Plan
 from ...errors import BackendError
 from ...graph import Node
 from ...ops.base import OpKind
@@ -74,6 +74,7 @@ class FlinkJob:
         watermark_delay_ms: int,
         print_sinks: tuple[str, ...] = (),
         latency: bool = False,
+        bundle_ms: int = 20,
     ) -> None:
         unsupported = [s.kind for s in plan.stages if s.kind in (RESAMPLE, ALIGN)]
         if unsupported:
@@ -91,13 +92,21 @@ class FlinkJob:
         self.delay_ms = watermark_delay_ms
         self.print_sinks = print_sinks
         self.latency = latency
+        self.bundle_ms = bundle_ms
         _RUNS[0] += 1
         self.run_id = f"sbt{_RUNS[0]}_{int(time.time() * 1000) % 10**8}"
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the job moves bars in per-symbol bundles (a streaming plan with no SQL stage)."""
+        return self.plan.mode == "stream" and not self.plan.stages_of(RELATIONAL)
 
     # -- building -------------------------------------------------------------
     def build(self) -> Built:
         for name in (*sinks.TABLES, "late", "rejected", "latency"):
             shutil.rmtree(self.out / name, ignore_errors=True)
+        if self.bundled:
+            return self._build_bundled()
         env = self.fenv.env
         columns, stream, built = self._source(env)
         current: Any = stream  # a DataStream, or an Ibis expression not yet run
@@ -106,7 +115,9 @@ class FlinkJob:
             if stage.kind == RELATIONAL:
                 if not _is_expr(current):
                     current = self._to_table(current, columns, built)
-                current = lower_stage_layered(self.lowering, current, stage.nodes, self.cerebro.graph)
+                current = lower_stage_layered(
+                    self.lowering, current, stage.nodes, self.cerebro.graph
+                )
                 columns = list(current.columns)
             else:
                 if _is_expr(current):
@@ -119,6 +130,119 @@ class FlinkJob:
         factors = current.map(fo.FactorLine(columns), output_type=_string())
         self._sink(factors, "factors", built, built.factor_columns)
         return built
+
+    def _build_bundled(self) -> Built:
+        """Chunks of lines -> Ingest -> BundleHost per symbol -> sinks (see :mod:`.bundled`)."""
+        from pyflink.common import Duration, Types, WatermarkStrategy
+        from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
+
+        from . import bundled as bd
+
+        env = self.fenv.env
+        src = self.source
+        built = Built(self.out, [])
+        extra: list[str] = []
+        if src.from_feeds:
+            bars, universes = self.cerebro.load_bars()
+            if self.plan.cache is not None and self.plan.cached:
+                bars = self.plan.cache.attach(bars, self.plan.cached)
+            extra = [c for c in bars.column_names if c not in ("symbol", "ts", *fo.BAR_FIELDS)]
+            lines: list[str] | None = bars_csv(bars).decode().split("\n")[:-1]
+            built.universes = dict(universes)
+            built.bars = bars.num_rows
+        else:
+            assert src.path is not None
+            built.universes = {n.id: None for n in self.cerebro.graph.of_kind(OpKind.SOURCE)}
+            lines = None if src.monitor_ms is not None else read_lines(Path(src.path))
+        if lines is None:  # a watched folder: one record per line
+            assert src.path is not None and src.monitor_ms is not None
+            builder = FileSource.for_record_stream_format(
+                StreamFormat.text_line_format(), src.path
+            ).monitor_continuously(Duration.of_millis(max(src.monitor_ms, 1)))
+            records = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "bars")
+        else:
+            if not lines:
+                raise BackendError(f"flink backend: no bars in {src.describe()}")
+            rate = None
+            if src.paced:
+                rate = src.rate or speed_rate(lines, len(extra), src.speed or 1.0)
+                built.replay_rate = rate
+            size = chunk_size(rate, self.bundle_ms)
+            path = self.out / "source" / "chunks.txt"
+            write_chunks(lines, size, path)
+            if rate is not None:
+                records = self._replay_chunks(env, path, rate / size)
+            else:
+                builder = FileSource.for_record_stream_format(
+                    StreamFormat.text_line_format(), str(path)
+                )
+                records = env.from_source(
+                    builder.build(), WatermarkStrategy.no_watermarks(), "bars"
+                )
+        records = records.set_parallelism(1)
+        ingest = (
+            records.key_by(lambda _: 0, key_type=Types.INT())
+            .process(bd.Ingest(extra, self.delay_ms, self.bundle_ms), output_type=bd.bundle_type())
+            .set_parallelism(1)
+            .name("ingest")
+        )
+        self._sink(ingest.get_side_output(fo.REJECTED), "rejected", built)
+        self._sink(ingest.get_side_output(fo.LATE), "late", built)
+        columns = ["symbol", "ts", *fo.BAR_FIELDS, *extra]
+        groups = [g for g in kernel_runs(self.plan) if g[0].kind != RELATIONAL]
+        nodes = [n for g in groups for s in g for n in s.nodes]
+        keys = {s.key for g in groups for s in g}
+        if keys - {"symbol"}:
+            raise BackendError(
+                f"flink backend: stages keyed by {sorted(keys - {'symbol'})} are not supported; "
+                "run this graph on duckdb or polars"
+            )
+        graph = self.cerebro.graph
+        indicators = [n for n in nodes if n.kind is not OpKind.SIMULATION]
+        sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
+        inputs = {
+            n.id: {role: graph.node(k.node_id).column(k.output) for role, k in n.inputs}
+            for n in nodes
+        }
+        outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
+        host_fn = bd.BundleHost(
+            columns, indicators, sims, inputs, outputs, built.universes, self.latency
+        )
+        host = ingest.key_by(lambda r: r[0], key_type=Types.INT()).process(
+            host_fn, output_type=Types.STRING()
+        )
+        host = host.name("kernels")
+        built.factor_columns = [*columns, *(c for n in indicators for c in outputs[n.id].values())]
+        self._sink(host, "factors", built, built.factor_columns)
+        self._sink(host.get_side_output(fo.REJECTED), "rejected", built)
+        if sims:
+            for name in ("equity", "orders", "fills", "trades"):
+                self._sink(host.get_side_output(fo.EVENT_TAGS[name]), name, built)
+            if self.latency:
+                self._sink(host.get_side_output(fo.LATENCY), "latency", built)
+        return built
+
+    def _replay_chunks(self, env: Any, path: Path, per_second: float) -> Any:
+        """The records of ``path`` emitted at ``per_second`` by a rate-limited Java source."""
+        from pyflink.common import Types, WatermarkStrategy
+        from pyflink.datastream.connectors.base import Source as JavaSource
+        from pyflink.java_gateway import get_gateway
+
+        gateway = get_gateway()
+        jvm = gateway.jvm
+        lines = jvm.java.nio.file.Files.readAllLines(
+            jvm.java.nio.file.Paths.get(str(path), gateway.new_array(jvm.String, 0))
+        )
+        string = Types.STRING().get_java_type_info()
+        datagen = jvm.org.apache.flink.connector.datagen
+        generator = datagen.functions.FromElementsGeneratorFunction(
+            string, env._j_stream_execution_environment.getConfig(), lines
+        )
+        limiter = jvm.org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy
+        source = datagen.source.DataGeneratorSource(
+            generator, int(lines.size()), limiter.perSecond(float(per_second)), string
+        )
+        return env.from_source(JavaSource(source), WatermarkStrategy.no_watermarks(), "replay")
 
     def _source(self, env: Any) -> tuple[list[str], Any, Built]:
         from pyflink.common import Duration, WatermarkStrategy
@@ -143,7 +267,9 @@ class FlinkJob:
         if src.paced:
             lines = self._replay(env, path, built)
         else:
-            builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(path))
+            builder = FileSource.for_record_stream_format(
+                StreamFormat.text_line_format(), str(path)
+            )
             if src.monitor_ms is not None:
                 builder = builder.monitor_continuously(Duration.of_millis(max(src.monitor_ms, 1)))
             lines = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "bars")
@@ -176,10 +302,18 @@ class FlinkJob:
 
         gateway = get_gateway()
         jvm = gateway.jvm
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))) if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+            if path.is_dir()
+            else [path]
+        )
         lines = jvm.java.util.ArrayList()
         for f in files:
-            lines.addAll(jvm.java.nio.file.Files.readAllLines(jvm.java.nio.file.Paths.get(str(f), gateway.new_array(jvm.String, 0))))
+            lines.addAll(
+                jvm.java.nio.file.Files.readAllLines(
+                    jvm.java.nio.file.Paths.get(str(f), gateway.new_array(jvm.String, 0))
+                )
+            )
         n = int(lines.size())
         if n == 0:
             raise BackendError(f"flink replay: no lines in {path}")
@@ -190,7 +324,9 @@ class FlinkJob:
             string, env._j_stream_execution_environment.getConfig(), lines
         )
         limiter = jvm.org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy
-        source = datagen.source.DataGeneratorSource(generator, n, limiter.perSecond(float(rate)), string)
+        source = datagen.source.DataGeneratorSource(
+            generator, n, limiter.perSecond(float(rate)), string
+        )
         built.replay_rate = float(rate)
         return env.from_source(JavaSource(source), WatermarkStrategy.no_watermarks(), "replay")
 
@@ -201,7 +337,7 @@ class FlinkJob:
         for f in files:
             for line in f.read_text().splitlines():
                 got = fo.parse_bar(line, 0, max(0, len(line.split(",")) - 7))
-                if hasattr(got, "__getitem__") and not isinstance(got, str):
+                if got is not None and not isinstance(got, str):
                     stamps.append(fo.to_us(got[1]))
         span_s = (max(stamps) - min(stamps)) / 1e6 if stamps else 0.0
         return max(n * self.source.speed / span_s, 1e-3) if span_s > 0 else float(n)
@@ -293,11 +429,20 @@ def _string() -> Any:
     return Types.STRING()
 
 
-def write_bars(bars: pa.Table, path: Path) -> None:
-    """The job's input file: bars in event-time order, ``ts`` as integer microseconds."""
+#: bars per chunk record of a bounded source (the bundled pipeline)
+CHUNK_LINES = 4096
+#: most bars per chunk record of a replay
+MAX_CHUNK_LINES = 32_768
+
+
+def bars_csv(bars: pa.Table) -> bytes:
+    """Bars as the job reads them: CSV without a header, in event-time order, ``ts`` as integer
+    microseconds."""
     symbols = bars.column("symbol")
-    if pc.any(pc.match_substring_regex(symbols, r'[,"\n\r]')).as_py():
-        raise BackendError("flink backend: symbols must not contain commas, quotes or newlines")
+    if pc.any(pc.match_substring_regex(symbols, r'[,"\n\r\x1e]')).as_py():
+        raise BackendError(
+            "flink backend: symbols must not contain commas, quotes, newlines or \\x1e"
+        )
     ts = bars.column("ts").cast(pa.int64())
     if bool((ts.to_numpy() % 1000).any()):
         raise BackendError(
@@ -306,9 +451,63 @@ def write_bars(bars: pa.Table, path: Path) -> None:
         )
     table = bars.set_column(bars.column_names.index("ts"), "ts", ts)
     table = table.sort_by([("ts", "ascending"), ("symbol", "ascending")])
-    path.parent.mkdir(parents=True, exist_ok=True)
+    sink = pa.BufferOutputStream()
     pacsv.write_csv(
         table,
-        path,
+        sink,
         write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"),
     )
+    return bytes(sink.getvalue())
+
+
+def write_bars(bars: pa.Table, path: Path) -> None:
+    """The job's input file (the per-row pipeline): :func:`bars_csv`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bars_csv(bars))
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of a CSV file, or of every file of a folder (names starting ``.``/``_`` skipped)."""
+    files = (
+        sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        if path.is_dir()
+        else [path]
+    )
+    lines: list[str] = []
+    for f in files:
+        # as Flink's line reader splits (str.splitlines would split at \x1c-\x1e, \x85, ...)
+        text = f.read_text().replace("\r\n", "\n").replace("\r", "\n")
+        lines += text.split("\n")
+    return lines
+
+
+def chunk_size(rate: float | None, bundle_ms: int) -> int:
+    """Bars per chunk record: a replay sends a chunk about every ``bundle_ms``."""
+    if rate is None:
+        return CHUNK_LINES
+    return int(min(max(round(rate * bundle_ms / 1000), 1), MAX_CHUNK_LINES))
+
+
+def write_chunks(lines: list[str], size: int, path: Path) -> None:
+    """One line per chunk of ``size`` bar lines joined by the record separator."""
+    from .bundles import SEP
+
+    for line in lines:
+        if SEP in line:
+            raise BackendError(f"flink backend: a bar line holds \\x1e: {line[:80]!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for start in range(0, len(lines), size):
+            fh.write(SEP.join(lines[start : start + size]))
+            fh.write("\n")
+
+
+def speed_rate(lines: list[str], extra: int, speed: float) -> float:
+    """Bars per second that play the lines' event-time span ``speed`` times faster than real time."""
+    from .bundles import parse_chunk
+
+    cols, _, _ = parse_chunk(lines, extra, fo.parse_bar)
+    stamps = cols["ts"]
+    span_s = (int(stamps.max()) - int(stamps.min())) / 1e6 if stamps.size else 0.0
+    n = len(lines)
+    return max(n * speed / span_s, 1e-3) if span_s > 0 else float(n)

@@ -36,13 +36,18 @@ DEFAULT_CHECKPOINT_MS = 1_000
 class FlinkRun:
     """A submitted job: its sinks, its status, and how to stop it."""
 
-    def __init__(self, backend: FlinkBackend, cerebro: Cerebro, job: FlinkJob, built: Built, client: Any) -> None:
+    def __init__(
+        self, backend: FlinkBackend, cerebro: Cerebro, job: FlinkJob, built: Built, client: Any
+    ) -> None:
         self.backend = backend
         self.cerebro = cerebro
         self.job = job
         self.built = built
         self.client = client
         self.out: Path = built.out
+        # Asked for now: a local job's MiniCluster shuts down with the job, and then
+        # answers no question; this future still holds how the job ended.
+        self.ended = client.get_job_execution_result()
 
     @property
     def job_id(self) -> str:
@@ -50,7 +55,17 @@ class FlinkRun:
 
     def status(self) -> str:
         """Flink's job status: RUNNING, FINISHED, FAILED, CANCELED, ..."""
-        return str(self.client.get_job_status().result()).rsplit(".", 1)[-1]
+        if self.ended.done():
+            error = self.ended.exception()
+            if error is None:
+                return "FINISHED"
+            return "CANCELED" if "cancel" in str(error).lower() else "FAILED"
+        try:
+            return str(self.client.get_job_status().result()).rsplit(".", 1)[-1]
+        except Exception:
+            if self.ended.done():  # it ended between the two questions
+                return self.status()
+            raise
 
     def committed(self, table: str) -> int:
         """Rows of ``table`` committed so far (part files a checkpoint finalized)."""
@@ -76,7 +91,12 @@ class FlinkRun:
 
     def wait(self, timeout: float = 600.0) -> Result:
         """Wait for a bounded job to finish; its Result."""
-        self.client.get_job_execution_result().result()
+        deadline = time.monotonic() + timeout
+        while not self.ended.done():
+            if time.monotonic() > deadline:
+                raise BackendError(f"flink job {self.job_id} still runs after {timeout:.0f} s")
+            time.sleep(0.2)
+        self.ended.result()  # a failed job raises here
         return self._finish()
 
     def result(self) -> Result:
@@ -113,10 +133,15 @@ class FlinkRun:
             self.job.fenv.tenv.drop_temporary_view(view)
         self.built.views.clear()
         self.backend.check_diagnostics(self.built, temporary=False)
-        return self.result()
+        result = self.result()
+        if self.backend.sink_format == "parquet":
+            sinks.write_parquet(self.out, result)
+        return result
 
 
-def start(cerebro: Cerebro, mode: str = "stream", out: str | Path | None = None, **options: Any) -> FlinkRun:
+def start(
+    cerebro: Cerebro, mode: str = "stream", out: str | Path | None = None, **options: Any
+) -> FlinkRun:
     """Submit ``cerebro``'s graph as a Flink job and return while it runs.
 
     ``out`` (required) is where the sinks are written; ``options`` are the

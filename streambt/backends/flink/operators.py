@@ -21,9 +21,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
+import cloudpickle
 import numpy as np
 from pyflink.common import Row, Types
 from pyflink.common.watermark_strategy import TimestampAssigner
@@ -39,6 +40,12 @@ from pyflink.datastream.state import ValueStateDescriptor
 from ...graph import Node
 from ...sim.events import EVENT_COLUMNS, NO_TS, TS_COLUMNS
 from ..event_tables import NAMED_CODES
+from . import _boot
+
+if TYPE_CHECKING:
+    from ...kernels import SimulationKernel
+
+cloudpickle.register_pickle_by_value(_boot)
 
 EPOCH = datetime(1970, 1, 1)
 US = timedelta(microseconds=1)
@@ -54,6 +61,14 @@ LATENCY = OutputTag("latency", Types.STRING())
 
 #: the bar columns a source emits, in order (then any cached columns, then EMITTED)
 BAR_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+class Shipped:
+    """Pickles as ``_boot.load(payload)``: the worker repairs ``print`` for numba before the
+    payload imports streambt (see :mod:`._boot`)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return _boot.load, (cloudpickle.dumps((type(self), self.__dict__)),)
 
 
 # -- values ---------------------------------------------------------------
@@ -117,7 +132,9 @@ def parse_bar(line: str, now_us: int, extra: int = 0) -> Row | str | None:
     if not line.strip() or fields[0] == "symbol":
         return None
     if len(fields) != 7 + extra:
-        return f"expected {7 + extra} fields symbol,ts,open,high,low,close,volume, got {len(fields)}"
+        return (
+            f"expected {7 + extra} fields symbol,ts,open,high,low,close,volume, got {len(fields)}"
+        )
     symbol, ts_text = fields[0], fields[1].strip()
     try:
         if ts_text.lstrip("-").isdigit():
@@ -125,7 +142,7 @@ def parse_bar(line: str, now_us: int, extra: int = 0) -> Row | str | None:
         else:
             ts = datetime.fromisoformat(ts_text)
             if ts.tzinfo is not None:
-                ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+                ts = ts.astimezone(UTC).replace(tzinfo=None)
             us = to_us(ts)
         o, h, lo, c, v = (float(x) for x in fields[2:7])
         more = [float(x) if x else None for x in fields[7:]]
@@ -142,7 +159,7 @@ def parse_bar(line: str, now_us: int, extra: int = 0) -> Row | str | None:
     return Row(symbol, from_us(us), o, h, lo, c, v, *more, now_us)
 
 
-class ParseBars(ProcessFunction):
+class ParseBars(Shipped, ProcessFunction):
     """CSV lines -> bar rows; bad lines go to the ``rejected`` output with the reason, and in
     streaming, bars behind the watermark to the ``late`` output.
 
@@ -183,7 +200,7 @@ class ParseBars(ProcessFunction):
             yield REJECTED, f"{got}|{value.rstrip()}"
 
 
-class BarTime(TimestampAssigner):
+class BarTime(Shipped, TimestampAssigner):
     """Event time of a bar row: its ``ts`` in milliseconds."""
 
     def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
@@ -233,7 +250,7 @@ class KeyState:
             self.handles[name].clear()
 
 
-class KernelHostFunction(KeyedProcessFunction):
+class KernelHostFunction(Shipped, KeyedProcessFunction):
     """Scan and Simulate stages for one key: kernels over the rows the watermark has passed.
 
     Parameters
@@ -385,7 +402,7 @@ class KernelHostFunction(KeyedProcessFunction):
             first = 0 if start is None else int(np.searchsorted(ts, start, side="left"))
             if first:
                 cols["signal"] = np.where(np.arange(ts.size) < first, np.nan, cols["signal"])
-            kernel = self.kernels[node.id]
+            kernel = cast("SimulationKernel", self.kernels[node.id])
             state, out, events = kernel.step_events(self._kernel_state(key, node.id), cols)
             self._save(key, node.id, state)
             for j in range(first, ts.size):
@@ -421,7 +438,8 @@ class KernelHostFunction(KeyedProcessFunction):
         for node in self.sims:
             if self.store.get(key, f"kernel-{node.id}") is None:
                 continue
-            events = self.kernels[node.id].finish(self._kernel_state(key, node.id))
+            kernel = cast("SimulationKernel", self.kernels[node.id])
+            events = kernel.finish(self._kernel_state(key, node.id))
             for line in event_lines(node.param_dict["name"], key, events, seq):
                 yield line
                 seq += 1
@@ -437,6 +455,8 @@ def event_lines(
         if not cols:
             continue
         n = len(next(iter(cols.values())))
+        if n == 0:
+            continue
         rendered = []
         for name in spec:
             values = np.asarray(cols[name])
@@ -448,13 +468,14 @@ def event_lines(
             else:
                 rendered.append([cell(v.item()) for v in values])
         for i in range(n):
-            yield EVENT_TAGS[table], ",".join(
-                [strategy, symbol, *(col[i] for col in rendered), str(seq)]
+            yield (
+                EVENT_TAGS[table],
+                ",".join([strategy, symbol, *(col[i] for col in rendered), str(seq)]),
             )
             seq += 1
 
 
-class FactorLine(MapFunction):
+class FactorLine(Shipped, MapFunction):
     """A frame row -> its CSV line in the factors sink (``_emitted_us`` left out)."""
 
     def __init__(self, columns: Sequence[str]) -> None:

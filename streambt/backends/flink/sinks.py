@@ -54,7 +54,12 @@ def schema_of(table: str, factor_columns: list[str] | None = None) -> pa.Schema:
         return pa.schema([(c, pa.string()) for c in LATE_COLUMNS])
     if table == "latency":
         kinds = {"event_ts": TS_TYPE, "bar_ts": TS_TYPE, "bar_emitted_us": pa.int64()}
-        return pa.schema([(c, kinds.get(c, pa.int64() if c == "out_us" else pa.string())) for c in LATENCY_COLUMNS])
+        return pa.schema(
+            [
+                (c, kinds.get(c, pa.int64() if c == "out_us" else pa.string()))
+                for c in LATENCY_COLUMNS
+            ]
+        )
     return pa.schema([(c, pa.string()) for c in REJECTED_COLUMNS])
 
 
@@ -150,13 +155,33 @@ def read_simulation(out: Path) -> dict[str, pa.Table]:
     return sim.tables()
 
 
+def write_parquet(out: Path, result: Any) -> list[Path]:
+    """``out/<table>.parquet`` for the tables of ``result`` (read back from committed parts).
+
+    Flink's own Parquet writer needs the flink-parquet jar, which the apache-flink
+    wheel does not ship; the part files stay the exactly-once record, and these
+    files are written from them when a run ends.
+    """
+    import pyarrow.parquet as pq
+
+    written = []
+    for name in TABLES:
+        path = out / f"{name}.parquet"
+        pq.write_table(getattr(result, name), path)
+        written.append(path)
+    return written
+
+
 def _split(table: pa.Table) -> list[tuple[tuple[str, str], pa.Table]]:
     """(strategy, symbol) runs of a table ordered by them."""
     strategies = table.column("strategy").to_pylist()
     symbols = table.column("symbol").to_pylist()
     parts, start = [], 0
     for i in range(1, len(strategies) + 1):
-        if i == len(strategies) or (strategies[i], symbols[i]) != (strategies[start], symbols[start]):
+        if i == len(strategies) or (strategies[i], symbols[i]) != (
+            strategies[start],
+            symbols[start],
+        ):
             parts.append(((strategies[start], symbols[start]), table.slice(start, i - start)))
             start = i
     return parts

@@ -73,6 +73,13 @@ def files(path: str | Path) -> Source:
     p = Path(path)
     if not p.exists():
         raise InvalidParameterError(f"flink files({str(path)!r}): no such file or folder")
+    found = [f for f in (p.rglob("*") if p.is_dir() else [p]) if f.is_file()]
+    if not any(f.stat().st_size for f in found if not f.name.startswith((".", "_"))):
+        raise InvalidParameterError(
+            f"flink files({str(path)!r}): empty: no bars to read; pass a CSV file (or a folder "
+            "of them) of symbol,ts,open,high,low,close,volume lines, or use flink.directory() "
+            "to wait for files"
+        )
     return Source(from_feeds=False, path=str(p.resolve()))
 
 
@@ -103,10 +110,14 @@ def replay(
     >>> cb.run(backend="flink", mode="stream", source=flink.replay(rate=5_000), latency=True)  # doctest: +SKIP
     """
     if (speed is None) == (rate is None):
-        raise InvalidParameterError("flink replay(): pass one of speed= (x real time) or rate= (bars/s)")
+        raise InvalidParameterError(
+            "flink replay(): pass one of speed= (x real time) or rate= (bars/s)"
+        )
     for name, value in (("speed", speed), ("rate", rate)):
         if value is not None and not (isinstance(value, int | float) and value > 0):
-            raise InvalidParameterError(f"flink replay({name}={value!r}): must be a positive number")
+            raise InvalidParameterError(
+                f"flink replay({name}={value!r}): must be a positive number"
+            )
     where = None if path is None else files(path).path
     return Source(
         from_feeds=where is None,
@@ -127,7 +138,9 @@ def millis(value: Any, what: str) -> int:
     try:
         delta = pd.Timedelta(value)
     except (ValueError, TypeError) as exc:
-        raise InvalidParameterError(f"{what}={value!r}: pass milliseconds or a duration like '2s'") from exc
+        raise InvalidParameterError(
+            f"{what}={value!r}: pass milliseconds or a duration like '2s'"
+        ) from exc
     if delta < pd.Timedelta(0):
         raise InvalidParameterError(f"{what}={value!r}: must be >= 0")
     return int(delta / pd.Timedelta(milliseconds=1))
