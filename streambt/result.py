@@ -52,14 +52,13 @@ class Result:
         metrics: pa.Table | Callable[[], pa.Table],
         plan: Plan | None = None,
         frames: dict[str, pa.Table] | None = None,
-        positions: pa.Table | None = None,
+        positions: pa.Table | Callable[[], pa.Table] | None = None,
         order_events: pa.Table | None = None,
     ) -> None:
         from .backends.event_tables import PORTFOLIO_SCHEMAS, POSITION_SCHEMA
 
         self.factors = factors
-        #: units held after each bar per strategy and symbol (and a portfolio's net units)
-        self.positions = positions if positions is not None else POSITION_SCHEMA.empty_table()
+        self._positions = positions if positions is not None else POSITION_SCHEMA.empty_table()
         #: every status change of every order (portfolio broker; empty for v1 accounts)
         self.order_events = (
             order_events
@@ -79,6 +78,13 @@ class Result:
         # first use, so a run (or a sweep cell) that never reads them skips them.
         self._metrics = metrics if isinstance(metrics, pa.Table) else None
         self._compute_metrics = None if isinstance(metrics, pa.Table) else metrics
+
+    @property
+    def positions(self) -> pa.Table:
+        """Units per bar per strategy and symbol (built on first access)."""
+        if not isinstance(self._positions, pa.Table):
+            self._positions = self._positions()
+        return self._positions
 
     @property
     def metrics(self) -> pa.Table:

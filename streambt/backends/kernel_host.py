@@ -88,6 +88,9 @@ class SimOutput:
 
     equity: list[tuple[Key, pa.Table]] = field(default_factory=list)
     positions: list[tuple[Key, pa.Table]] = field(default_factory=list)
+    #: portfolio hosts' position tables, built when first read (a run that never reads them
+    #: skips sorting a row per bar and strategy)
+    later_positions: list[Callable[[], list[tuple[str, pa.Table]]]] = field(default_factory=list)
     events: dict[str, list[tuple[Key, pa.Table]]] = field(default_factory=dict)
     portfolio: bool = False
 
@@ -100,9 +103,8 @@ class SimOutput:
     def add_portfolio(self, host: PortfolioHost) -> None:
         """Everything ``host`` wrote (call after its ``finish``)."""
         self.portfolio = True
-        equity, positions = host.tables()
-        self.equity += [((name, ""), t) for name, t in equity]
-        self.positions += [((name, ""), t) for name, t in positions]
+        self.equity += [((name, ""), t) for name, t in host.equity_tables()]
+        self.later_positions.append(host.position_tables)
         for name, tables in host.events.items():
             self.events.setdefault(name, []).extend(((host.name, ""), t) for t in tables)
 
@@ -121,11 +123,19 @@ class SimOutput:
             table = pa.table({**head, **decoded}, schema=EVENT_SCHEMAS[name])
             self.events.setdefault(name, []).append(((strategy, symbol), table))
 
-    def tables(self) -> dict[str, pa.Table]:
-        """Concatenated tables, ordered by (strategy, symbol, time or id)."""
-        out = {
+    def positions_table(self) -> pa.Table:
+        """The positions of every simulation, ordered by (strategy, symbol, ts)."""
+        parts = list(self.positions)
+        for build in self.later_positions:
+            parts += [((name, ""), t) for name, t in build()]
+        return _concat_in_key_order(parts, POSITION_SCHEMA)
+
+    def tables(self, lazy: bool = False) -> dict[str, Any]:
+        """Concatenated tables, ordered by (strategy, symbol, time or id); with ``lazy``,
+        ``positions`` is a callable building its table on first use."""
+        out: dict[str, Any] = {
             "equity": _concat_in_key_order(self.equity, EQUITY_SCHEMA),
-            "positions": _concat_in_key_order(self.positions, POSITION_SCHEMA),
+            "positions": self.positions_table if lazy else self.positions_table(),
         }
         schemas = PORTFOLIO_SCHEMAS if self.portfolio else EVENT_SCHEMAS
         for name, schema in schemas.items():

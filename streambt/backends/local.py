@@ -105,7 +105,7 @@ class LocalBackend(Backend):
             factors, frames, sim = self._run_stream(cerebro, plan, bars, universes)
         else:
             factors, frames, sim = self._run_batch(cerebro, plan, bars, universes)
-        tables = sim.tables()
+        tables = sim.tables(lazy=True)
         return Result(
             factors=cerebro.canonical_factors(factors),
             frames={

@@ -164,17 +164,12 @@ class PortfolioHost:
         position = np.stack([out[f"position_{k}"] for k in range(n_strat)])
         self._positions.append((ts, cols["symbol"], cols["close"], position))
 
-    def tables(self) -> tuple[list[tuple[str, pa.Table]], list[tuple[str, pa.Table]]]:
-        """(equity, positions) tables by strategy name (call after :meth:`finish`).
-
-        Each table is in its canonical order: equity by ts, positions by
-        (symbol, ts); a numeric sort of codes, no string sort.
-        """
+    def equity_tables(self) -> list[tuple[str, pa.Table]]:
+        """Equity tables by strategy name, each ordered by ts (call after :meth:`finish`)."""
         names = [*self.strategy_names, self.name]
         equity: list[tuple[str, pa.Table]] = []
-        positions: list[tuple[str, pa.Table]] = []
         if not self._equity:
-            return equity, positions
+            return equity
         ts = pa.array(np.concatenate([g["ts"] for g in self._equity]), pa.int64()).cast(TS_TYPE)
         fields = {
             f: np.concatenate([g[f] for g in self._equity], axis=1)
@@ -202,6 +197,14 @@ class PortfolioHost:
                     ),
                 )
             )
+        return equity
+
+    def position_tables(self) -> list[tuple[str, pa.Table]]:
+        """Position tables by strategy name, each ordered by (symbol, ts), from a numeric sort."""
+        names = [*self.strategy_names, self.name]
+        positions: list[tuple[str, pa.Table]] = []
+        if not self._positions:
+            return positions
         p_ts = np.concatenate([p[0] for p in self._positions])
         p_sym = np.concatenate([p[1] for p in self._positions])
         p_close = np.concatenate([p[2] for p in self._positions])
@@ -236,7 +239,7 @@ class PortfolioHost:
                     ),
                 )
             )
-        return equity, positions
+        return positions
 
     def _write_events(self, events: Mapping[str, Mapping[str, np.ndarray]]) -> None:
         for table, cols in events.items():
