@@ -261,9 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--engine", choices=sorted(SUBMITTERS), default="spark", help="the cluster's engine"
     )
-    submit.add_argument("--master", help="Spark master URL, e.g. spark://HOST:7077 (--engine spark)")
     submit.add_argument(
-        "--jobmanager", help="Flink JobManager REST address HOST:PORT, e.g. localhost:8081 (--engine flink)"
+        "--master", help="Spark master URL, e.g. spark://HOST:7077 (--engine spark)"
+    )
+    submit.add_argument(
+        "--jobmanager",
+        help="Flink JobManager REST address HOST:PORT, e.g. localhost:8081 (--engine flink)",
     )
     submit.add_argument(
         "--out", help="run folder on a path the cluster's driver can write (default: runs/<name>)"

@@ -1,36 +1,61 @@
-"""Running a manifest on a Flink cluster: the job's entry point and ``streambt submit --engine flink``.
+"""``streambt submit MANIFEST --engine flink --jobmanager HOST:PORT``: a backtest as a Flink job.
 
 :func:`main` is what the cluster's client runs (``flink run -py
-backends/flink/job.py -- --manifest M --out DIR``): it builds the manifest's
-graph on the cluster's environment, runs it to the end of its input, and
-writes the run folder (trades.csv, orders.csv, equity.parquet,
-factors.parquet, metrics.json) to ``DIR`` and the job's sinks to ``DIR/sinks``. ``DIR`` must be
-a folder the task managers and the client share (one machine, or a volume
+backends/flink/job.py --manifest M --out DIR``): it builds the manifest's graph
+on the cluster's environment (the cluster's configuration: checkpointing,
+restart strategy, Python interpreter), runs it to the end of its input in the
+manifest's ``[run] mode`` (or ``--mode``), and writes the run folder
+(trades.csv, orders.csv, fills.csv, equity.parquet, factors.parquet,
+metrics.json) to ``DIR`` and the job's sinks to ``DIR/sinks``. ``DIR`` must be a
+folder the task managers and the client share (one machine, or a volume
 mounted at the same path, as in docker-compose.yml).
 
-:func:`submit` is the CLI's side: it calls Flink's ``flink run -py`` from the
-apache-flink package against ``--jobmanager HOST:PORT`` (the REST address).
+:func:`submit` is the CLI's side: it checks the JobManager answers, then calls
+``flink run -py`` from the apache-flink package against ``--jobmanager
+HOST:PORT`` (the REST address) with the entry point ``backends/flink/job.py``
+(or the same entry written to a scratch folder when streambt is installed
+without the repository), and checks the run folder was written. The task
+managers' Python must have streambt and its dependencies installed (this
+interpreter on one machine; the job image of docker-compose.yml).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from ...errors import BackendError
 
-#: the entry script a cluster runs, at the repository root (what docker-compose mounts)
-REPO_ENTRY = Path(__file__).resolve().parents[3] / "backends" / "flink" / "job.py"
+#: the repository's deployment folder (absent when streambt is installed from a wheel)
+DEPLOY = Path(__file__).resolve().parents[3] / "backends" / "flink"
+
+JOB = '''"""The Flink job streambt submits: run a manifest on the cluster, write the run folder."""
+import sys
+
+from streambt.backends.flink.submit import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
 
 
-def entry_script() -> Path:
-    """``backends/flink/job.py`` of this checkout, else this module (an installed package)."""
-    return REPO_ENTRY if REPO_ENTRY.is_file() else Path(__file__).resolve()
+def job_script(scratch: Path) -> Path:
+    """The job entry point: the repository's ``backends/flink/job.py``, else a copy of it."""
+    repo_job = DEPLOY / "job.py"
+    if repo_job.is_file():
+        return repo_job
+    path = scratch / "job.py"
+    path.write_text(JOB)
+    return path
 
 
 def flink_home() -> Path:
@@ -38,7 +63,9 @@ def flink_home() -> Path:
     try:
         import pyflink
     except ImportError as exc:
-        raise BackendError('streambt submit --engine flink needs pip install "streambt[flink]"') from exc
+        raise BackendError(
+            'streambt submit --engine flink needs pip install "streambt[flink]"'
+        ) from exc
     return Path(pyflink.__file__).resolve().parent
 
 
@@ -46,9 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streambt-flink-job", description=__doc__.splitlines()[0])
     p.add_argument("--manifest", required=True, help="the TOML manifest")
     p.add_argument("--out", required=True, help="folder for the sinks and the run folder")
-    p.add_argument("--mode", choices=["stream", "batch"], default="stream")
+    p.add_argument("--mode", choices=["stream", "batch"], help="default: the manifest's [run] mode")
     p.add_argument("--parallelism", type=int, default=1)
-    p.add_argument("--replay-rate", type=float, help="replay the feeds at this many bars per second")
+    p.add_argument("--placement", choices=["relational", "kernels"], default="relational")
+    p.add_argument(
+        "--replay-rate", type=float, help="replay the feeds at this many bars per second"
+    )
     return p
 
 
@@ -62,14 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     SUBMITTED[0] = True
     out = Path(args.out).resolve()
     manifest = load_manifest(args.manifest)
-    options: dict[str, object] = {"parallelism": args.parallelism, "out": out / "sinks"}
+    mode = args.mode or manifest.mode
+    options: dict[str, Any] = {
+        "parallelism": args.parallelism,
+        "placement": args.placement,
+        "out": out / "sinks",
+    }
     if args.replay_rate:
         options["source"] = replay(rate=args.replay_rate)
     started = time.perf_counter()
-    res = manifest.cerebro.run(backend="flink", mode=args.mode, **options)
+    res = manifest.cerebro.run(backend="flink", mode=mode, **options)
     res.to_dir(out)
     print(
-        f"streambt: {Path(args.manifest).name} on the flink cluster ({args.mode}): "
+        f"streambt job: {Path(args.manifest).name} on the flink cluster ({mode}): "
         f"{res.factors.num_rows:,} bars, {res.orders.num_rows} orders, {res.trades.num_rows} trades "
         f"in {time.perf_counter() - started:.1f} s; run folder {out}",
         flush=True,
@@ -77,38 +112,74 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def check_jobmanager(jobmanager: str, timeout: float = 10.0) -> dict[str, Any]:
+    """``HOST:PORT`` of a JobManager's REST endpoint that answers; its ``/overview``."""
+    host, sep, port = jobmanager.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BackendError(
+            f"--jobmanager {jobmanager!r}: write HOST:PORT, the JobManager's REST address "
+            "(rest.port, 8081 by default), e.g. --jobmanager localhost:8081"
+        )
+    url = f"http://{host}:{port}/overview"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            overview: dict[str, Any] = json.load(r)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise BackendError(
+            f"--jobmanager {jobmanager}: no Flink JobManager answers at {url} ({reason}); "
+            "start the cluster (bin/start-cluster.sh, or docker compose up) or pass its REST "
+            "address"
+        ) from exc
+    if "flink-version" not in overview:
+        raise BackendError(
+            f"--jobmanager {jobmanager}: {url} answered, but not as a Flink JobManager "
+            f"({sorted(overview)[:5]}); pass the JobManager's REST address"
+        )
+    return overview
+
+
 def submit_command(
-    manifest: Path, jobmanager: str, out: Path, mode: str = "stream", parallelism: int = 1
+    manifest: Path,
+    jobmanager: str,
+    out: Path,
+    scratch: Path,
+    mode: str | None = None,
+    parallelism: int = 1,
+    placement: str = "relational",
 ) -> list[str]:
     """The ``flink run -py`` command line for one manifest."""
-    home = flink_home()
-    return [
+    cmd = [
         "bash",
-        str(home / "bin" / "flink"),
+        str(flink_home() / "bin" / "flink"),
         "run",
         "-m",
         jobmanager,
         "-py",
-        str(entry_script()),
+        str(job_script(scratch)),
         "-pyclientexec",
         sys.executable,
         "--manifest",
         str(manifest.resolve()),
         "--out",
         str(out.resolve()),
-        "--mode",
-        mode,
         "--parallelism",
         str(parallelism),
+        "--placement",
+        placement,
     ]
+    if mode is not None:
+        cmd += ["--mode", mode]
+    return cmd
 
 
 def submit(
     manifest: str | os.PathLike[str],
     jobmanager: str,
     out: str | os.PathLike[str],
-    mode: str = "stream",
+    mode: str | None = None,
     parallelism: int = 1,
+    placement: str = "relational",
     timeout: float = 1800.0,
 ) -> Path:
     """Run ``manifest`` as a job on the Flink cluster at ``jobmanager`` (HOST:PORT, REST); the run folder.
@@ -121,11 +192,7 @@ def submit(
     path, target = Path(manifest), Path(out)
     if not path.is_file():
         raise BackendError(f"submit: manifest {path} does not exist")
-    host, sep, port = jobmanager.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise BackendError(
-            f"--jobmanager {jobmanager!r}: write HOST:PORT, the JobManager's REST address (e.g. localhost:8081)"
-        )
+    check_jobmanager(jobmanager)
     target.mkdir(parents=True, exist_ok=True)
     home = flink_home()
     env = dict(os.environ)
@@ -133,15 +200,27 @@ def submit(
     env.setdefault("FLINK_CONF_DIR", str(home / "conf"))
     env.setdefault("FLINK_LOG_DIR", tempfile.mkdtemp(prefix="streambt-flink-cli-"))
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    command = submit_command(path, jobmanager, target, mode, parallelism)
-    try:
-        done = subprocess.run(command, env=env, timeout=timeout, capture_output=True, text=True)
-    except subprocess.TimeoutExpired as exc:
-        raise BackendError(f"flink run did not finish within {timeout:.0f} s") from exc
+    with tempfile.TemporaryDirectory(prefix="streambt-submit-") as tmp:
+        command = submit_command(path, jobmanager, target, Path(tmp), mode, parallelism, placement)
+        try:
+            done = subprocess.run(command, env=env, timeout=timeout, capture_output=True, text=True)
+        except subprocess.TimeoutExpired as exc:
+            raise BackendError(
+                f"submit: flink run did not finish in {timeout:.0f} s (the job may still run: "
+                f"see http://{jobmanager}/#/job/running)"
+            ) from exc
     if done.returncode != 0:
-        lines = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip() and not ln.startswith("\tat ")]
+        lines = [
+            ln
+            for ln in (done.stdout + done.stderr).splitlines()
+            if ln.strip() and not ln.startswith("\tat ")
+        ]
         tail = "\n".join(lines[-25:])
-        raise BackendError(f"flink run exited with {done.returncode}:\n{tail}")
+        raise BackendError(
+            f"submit: flink run to {jobmanager} failed (exit {done.returncode}):\n{tail}"
+        )
+    if not (target / "metrics.json").is_file():
+        raise BackendError(f"submit: the job finished but wrote no results to {target}")
     return target
 
 
