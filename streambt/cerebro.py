@@ -724,12 +724,13 @@ class Cerebro:
             feed = self._feeds[node_id]
             table = feed.load()
             symbols = frozenset(table.column("symbol").unique().to_pylist())
+            name = feed.name  # describes the feed: once, not once per symbol
             for s in symbols:
                 if s in seen:
                     raise DataError(
-                        f"symbol {s!r} comes from two feeds ({seen[s]} and {feed.name}); give each feed its own symbols"
+                        f"symbol {s!r} comes from two feeds ({seen[s]} and {name}); give each feed its own symbols"
                     )
-                seen[s] = feed.name
+                seen[s] = name
             universes[node_id] = symbols
             tables.append(table)
         if len(tables) == 1:
