@@ -117,15 +117,21 @@ class PortfolioHost:
 
     def feed(self, bars: pa.Table, column: Column) -> None:
         """Consume ``bars`` (any order; only this portfolio's symbols are used)."""
+        if bars.num_rows == 0:
+            return
         codes = pc.index_in(bars.column("symbol"), value_set=pa.array(self.symbols))
         code = np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         ts = bars.column("ts").cast(pa.int64()).to_numpy()
         start = np.where(code >= 0, self.starts[np.maximum(code, 0)], 0)
         keep = (code >= 0) & (ts >= start)
-        rows = np.flatnonzero(keep)
-        order = rows[np.lexsort((code[rows], ts[rows]))]
-        if order.size == 0:
-            return
+        if keep.all() and (code == code[0]).all():
+            # One symbol, all of it: rows ordered by (symbol, ts) are already in time order.
+            order: np.ndarray | slice = slice(None)
+        else:
+            rows = np.flatnonzero(keep)
+            order = rows[np.lexsort((code[rows], ts[rows]))]
+            if order.size == 0:
+                return
         cols: dict[str, np.ndarray] = {"ts": ts[order], "symbol": code[order]}
         for f in ("open", "high", "low", "close", "volume"):
             cols[f] = column(f)[order]

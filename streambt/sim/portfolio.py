@@ -455,8 +455,11 @@ def decide(B, P, E, k, s, x, ts, close, atr):
 def decide_pulse(B, P, E, ts, s, c, sig, atr, j):
     sp, ssym = P[0], P[1]
     for k in range(sp.shape[0]):
-        if sp[k, ob.SP_EVENT] == 0.0 and ssym[k, s] == 1 and not np.isnan(sig[k, j]):
-            decide(B, P, E, k, s, sig[k, j], ts, c, atr[k, j])
+        x = sig[k, j]
+        # 0 and NaN decide nothing; skipping them here saves a call per bar (the call
+        # passes the whole book and costs more than the decision).
+        if sp[k, ob.SP_EVENT] == 0.0 and ssym[k, s] == 1 and x != 0.0 and not np.isnan(x):
+            decide(B, P, E, k, s, x, ts, c, atr[k, j])
 
 
 @jit
