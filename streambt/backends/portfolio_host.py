@@ -129,9 +129,9 @@ class PortfolioHost:
             order: np.ndarray | slice = slice(None)
         else:
             rows = np.flatnonzero(keep)
-            order = rows[np.lexsort((code[rows], ts[rows]))]
-            if order.size == 0:
+            if rows.size == 0:
                 return
+            order = rows[np.lexsort((code[rows], ts[rows]))]
         cols: dict[str, np.ndarray] = {"ts": ts[order], "symbol": code[order]}
         for f in ("open", "high", "low", "close", "volume"):
             cols[f] = column(f)[order]
