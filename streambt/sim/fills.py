@@ -59,7 +59,7 @@ R_COMPLIANCE_SCALED = int(RejectReason.COMPLIANCE_SCALED)
 _EPS = 1e-9
 
 
-@jit
+@jit_inline
 def _fill_price(P, oi, of, slot, base, units, volume):
     """``base`` after slippage, never beyond the order's limit."""
     s = oi[slot, ob.OI_SYM]
@@ -75,7 +75,7 @@ def _fill_price(P, oi, of, slot, base, units, volume):
 # --- booking a fill ---------------------------------------------------------------------
 
 
-@jit
+@jit_inline
 def _free_lot(B, k, s, lot):
     gi, li, lht = B[4], B[8], B[10]
     # only the head is ever freed (FIFO)

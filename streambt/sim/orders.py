@@ -328,7 +328,7 @@ def is_final(status: int) -> bool:
     return status in (FILLED, CANCELLED, REJECTED, EXPIRED)
 
 
-@jit
+@jit_inline
 def record_order_event(E, oid, ts, status, reason):
     eei, en = E[2], E[7]
     n = en[EN_ORDER_EVENTS]
@@ -339,7 +339,7 @@ def record_order_event(E, oid, ts, status, reason):
     en[EN_ORDER_EVENTS] = n + 1
 
 
-@jit
+@jit_inline
 def record_order_row(B, E, slot):
     """Write the order's row of the orders table (final state, or working from finish)."""
     oi, of = B[6], B[7]
@@ -357,7 +357,7 @@ def record_order_row(B, E, slot):
     en[EN_ORDERS] = n + 1
 
 
-@jit
+@jit_inline
 def set_status(B, P, E, slot, new, ts, reason):
     """Move an order to ``new`` (checked against the transition matrix) and record it.
 
@@ -384,7 +384,7 @@ def set_status(B, P, E, slot, new, ts, reason):
     return True
 
 
-@jit
+@jit_inline
 def _link(B, slot, s):
     symi, oi = B[3], B[6]
     tail = symi[s, SI_TAIL]
@@ -421,7 +421,7 @@ def sweep(B, s):
         slot = nxt
 
 
-@jit
+@jit_inline
 def new_order(
     B, P, E, k, s, side, otype, tif, size, limit, stop, role, reduce, parent, oco, ts, active
 ):
@@ -545,7 +545,7 @@ def gross(B, k):
     return value
 
 
-@jit
+@jit_inline
 def buying_power(B, P, k):
     """``leverage x equity - gross exposure``: the most a new position may cost.
 
@@ -566,7 +566,7 @@ def buying_power(B, P, k):
     return lev * equity(B, k) - gross(B, k)
 
 
-@jit
+@jit_inline
 def compliance_room(B, P, s, price):
     """Units the portfolio limits still allow to add on symbol ``s`` at ``price`` (inf = no limit)."""
     pos, symf = B[1], B[2]
@@ -592,7 +592,7 @@ def compliance_room(B, P, s, price):
 # --- cancels and strategy intents -------------------------------------------------------------
 
 
-@jit
+@jit_inline
 def refuse(B, P, E, slot, reason, ts):
     """REJECTED before any fill, CANCELLED after a partial one."""
     status = REJECTED if B[6][slot, OI_STATUS] == ACCEPTED else CANCELLED
@@ -620,7 +620,7 @@ def cancel_orders(B, P, E, k, s, select, reason, ts, keep):
         slot = oi[slot, OI_NEXT]
 
 
-@jit
+@jit_inline
 def submit(B, P, E, k, s, side, otype, tif, size, limit, stop, ts, strength, atr, sl, tp, trail):
     """A strategy's order intent at the close of ``ts`` (it can fill from the next bar); its id."""
     slot = new_order(
