@@ -262,8 +262,7 @@ class KernelRunner:
                 sym,
                 pa.table(
                     {
-                        "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
-                        "symbol": pa.repeat(pa.scalar(sym, pa.string()), n),
+                        **_key_columns(name, sym, n),
                         "ts": ts_col.slice(s + first, n),
                         "cash": rows["cash"][first:],
                         "position": rows["position"][first:],
@@ -280,8 +279,7 @@ class KernelRunner:
                 sym,
                 pa.table(
                     {
-                        "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
-                        "symbol": pa.repeat(pa.scalar(sym, pa.string()), n),
+                        **_key_columns(name, sym, n),
                         "ts": ts_col.slice(s + first, n),
                         "position": position,
                         "price": close,
@@ -304,6 +302,14 @@ class KernelRunner:
                 if node_id == node.id:
                     self.sim_output.add_events(node.param_dict["name"], sym, kernel.finish(state))
         return self.sim_output
+
+
+def _key_columns(strategy: str, symbol: str, n: int) -> dict[str, pa.Array]:
+    """The ``strategy`` and ``symbol`` columns of ``n`` rows of one key."""
+    return {
+        "strategy": pa.repeat(pa.scalar(strategy, pa.string()), n),
+        "symbol": pa.repeat(pa.scalar(symbol, pa.string()), n),
+    }
 
 
 def time_ordered_chunks(bars: pa.Table, rows: int) -> Iterable[pa.Table]:

@@ -31,6 +31,7 @@ from ..graph.ids import canonical, digest
 from ..graph.params import SweepParam
 from ..metrics.keys import ALL_SYMBOLS  # noqa: F401  (the symbol of multi-symbol rows)
 from .base import Op, OpKind, Param
+from .strategy import feed_start, strategy_name
 from .user import normalized_source
 
 #: strategy identity -> the event-style Strategy class (filled by ``cb.add_strategy``)
@@ -73,12 +74,6 @@ def register_strategy_class(cls: Any, what: str) -> str:
     return identity
 
 
-def _name(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return "must be a non-empty string"
-    return None
-
-
 def _strategies(value: object) -> str | None:
     if not isinstance(value, list) or not value:
         return "must be a non-empty list of strategy specs"
@@ -112,7 +107,7 @@ class Portfolio(Op):
     outputs = ("cash", "equity")
     label_params = ("name",)
     params = (
-        Param("name", _name, default=DEFAULT_NAME, fix='pass name="my_portfolio"'),
+        Param("name", strategy_name, default=DEFAULT_NAME, fix='pass name="my_portfolio"'),
         Param("strategies", _strategies, fix="add strategies with cb.add_strat or cb.add_strategy"),
         Param("portfolio", _mapping, fix="set it with cb.portfolio(...)"),
         Param("broker", _mapping, fix="set it with cb.broker(...)"),
@@ -137,12 +132,6 @@ class Portfolio(Op):
         out["name"] = f"{params['name']}[{label}]"
         out["strategies"] = [{**s, "name": f"{s['name']}[{label}]"} for s in params["strategies"]]
         return out
-
-
-def _start(value: object) -> str | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return None
-    return "must be None or microseconds since the epoch"
 
 
 def _any(value: object) -> str | None:
@@ -190,8 +179,8 @@ class PulseStrategy(Op):
     outputs = ("cash", "position", "equity")
     label_params = ("name",)
     params = (
-        Param("name", _name, fix='pass name="my_strategy"'),
-        Param("start", _start, default=None, fix="internal: the feed's start"),
+        Param("name", strategy_name, fix='pass name="my_strategy"'),
+        Param("start", feed_start, default=None, fix="internal: the feed's start"),
         *(Param(field, _any, default=default) for field, default in PULSE_FIELDS.items()),
     )
 
@@ -221,10 +210,10 @@ class EventStrategy(Op):
     outputs = ("cash", "position", "equity")
     label_params = ("name",)
     params = (
-        Param("name", _name, fix='pass name="my_strategy"'),
-        Param("strategy_class", _name, fix="internal: the class identity"),
+        Param("name", strategy_name, fix='pass name="my_strategy"'),
+        Param("strategy_class", strategy_name, fix="internal: the class identity"),
         Param("kwargs", _mapping, default=None, fix="pass the strategy's parameters as keywords"),
-        Param("start", _start, default=None, fix="internal: the feed's start"),
+        Param("start", feed_start, default=None, fix="internal: the feed's start"),
         Param("weight", _any, default=1.0),
         Param("symbols", _any, default=None),
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 from .base import Op, OpKind, Param, non_negative_number, positive_number
 
 
-def _name(value: object) -> str | None:
+def strategy_name(value: object) -> str | None:
+    """Check of a strategy's ``name`` parameter."""
     if not isinstance(value, str) or not value.strip():
         return "must be a non-empty string"
     return None
 
 
-def _start(value: object) -> str | None:
+def feed_start(value: object) -> str | None:
+    """Check of the internal ``start`` parameter (a feed's start, microseconds)."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return None
     return "must be None or microseconds since the epoch"
@@ -41,7 +43,7 @@ class SignalStrategy(Op):
     outputs = ("cash", "position", "equity")
     label_params = ("name",)
     params = (
-        Param("name", _name, fix='pass name="my_strategy"'),
+        Param("name", strategy_name, fix='pass name="my_strategy"'),
         Param("cash", positive_number, fix="pass a positive starting cash, e.g. cash=10_000"),
         Param(
             "commission",
@@ -51,7 +53,7 @@ class SignalStrategy(Op):
         ),
         Param(
             "start",
-            _start,
+            feed_start,
             default=None,
             fix="internal: the feed's start (warm-up bars come before it)",
         ),
