@@ -2,7 +2,9 @@
 
 ``cb.run(backend="spark")`` runs Relational stages as one fused Ibis
 expression on Spark SQL and Scan/Simulate stages as ``groupBy(symbol)
-.applyInArrow`` over streambt's kernels (:mod:`.batch`);
+.applyInArrow`` over streambt's kernels (:mod:`.batch`), a sweep's strategies
+keyed by (block of cells, symbol) so that they spread over the executors
+(:mod:`.keying`);
 ``cb.run(backend="spark", mode="stream")`` runs every node inside one per-key
 stateful operator of a Structured Streaming query reading a directory of
 arriving files (:mod:`.stream`). One SparkSession per process is shared by
@@ -13,12 +15,13 @@ Examples
 >>> res = cb.run(backend="spark")                                       # doctest: +SKIP
 >>> res = cb.run(backend="spark", master="spark://10.0.0.5:7077")       # doctest: +SKIP
 >>> res = cb.run(backend="spark", mode="stream", micro_batch=200)       # doctest: +SKIP
+>>> res = cb.run(backend="spark", sweep_key="cell", collect=("trades", "metrics"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyspark  # noqa: F401  (a missing pyspark names the extra to install)
@@ -26,6 +29,8 @@ import pyspark  # noqa: F401  (a missing pyspark names the extra to install)
 from ...errors import BackendError
 from ...ops.base import Op, OpKind
 from ..base import Backend, Support
+from .keying import check_sweep_key
+from .partial import TABLES, check_collect
 from .session import DEFAULT_MASTER, spark_session
 
 if TYPE_CHECKING:
@@ -34,6 +39,11 @@ if TYPE_CHECKING:
     from ...result import Result
 
 OPERATORS = ("pandas_with_state", "transform_with_state")
+PLACEMENTS = ("relational", "kernels")
+KERNELS_PLACEMENT = Support(
+    False,
+    "placement='kernels': every node is a kernel in the per-key applyInArrow pass",
+)
 STREAM_KERNEL = Support(
     False,
     "stream: Structured Streaming rejects OVER windows and lag "
@@ -62,6 +72,16 @@ class SparkBackend(Backend):
     operator : stream mode: ``"pandas_with_state"`` (applyInPandasWithState, the default)
         or ``"transform_with_state"`` (transformWithStateInPandas; needs ``protobuf``)
     timeout : stream mode: seconds to wait for the query before giving up
+    placement : batch: ``"relational"`` (default: elementwise and windowed ops as Spark SQL)
+        or ``"kernels"`` (every node a kernel in the per-key pass, as DuckDB's
+        ``placement="kernels"``; no SQL window over the bars)
+    sweep_key : batch: how the strategies (a sweep's cells) are keyed: ``"auto"`` (default:
+        blocks of cells x symbols, enough for two groups per core), ``"cell"`` (one group per
+        strategy and symbol) or ``"symbol"`` (every strategy of a symbol in one group)
+    collect : batch: the result tables brought back to the driver, e.g.
+        ``("trades", "metrics")``; ``None`` (default) brings back all of them. A table not
+        collected raises on access; the per-bar equity rows are not made at all when neither
+        ``equity`` nor ``metrics`` is collected
     """
 
     name = "spark"
@@ -112,6 +132,9 @@ class SparkBackend(Backend):
         max_batches: int | None = None,
         operator: str = "pandas_with_state",
         timeout: float = 600.0,
+        placement: str = "relational",
+        sweep_key: str = "auto",
+        collect: str | Iterable[str] | None = None,
     ) -> None:
         if not isinstance(master, str) or not master:
             raise BackendError(
@@ -133,6 +156,13 @@ class SparkBackend(Backend):
             raise BackendError(
                 f"spark backend: operator must be one of {', '.join(OPERATORS)}, got {operator!r}"
             )
+        if placement not in PLACEMENTS:
+            raise BackendError(
+                f"spark backend: placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}"
+            )
+        self.placement = placement
+        self.sweep_key = check_sweep_key(sweep_key)
+        self.collect = check_collect(collect)
         self.master = master
         self.conf = dict(conf or {})
         self.source = source
@@ -145,6 +175,8 @@ class SparkBackend(Backend):
         self.timeout = float(timeout)
 
     def support(self, op: type[Op], mode: str) -> Support:
+        if mode == "batch" and self.placement == "kernels":
+            return KERNELS_PLACEMENT
         found = self.SUPPORT.get(
             (mode, op.kind), Support(False, f"{op.kind.value}: runs as a kernel")
         )
@@ -160,6 +192,7 @@ class SparkBackend(Backend):
         return spark_session(self.master, self.conf)
 
     def run(self, cerebro: Cerebro, plan: Plan) -> Result:
+        self.check_run(plan)
         spark = self.session()
         if plan.mode == "stream":
             from .stream import SparkStream
@@ -167,7 +200,26 @@ class SparkBackend(Backend):
             return SparkStream(spark, cerebro, plan, self).run()
         from .batch import SparkBatch
 
-        return SparkBatch(spark, cerebro, plan).run()
+        return SparkBatch(spark, cerebro, plan, self).run()
+
+    def check_run(self, plan: Plan) -> None:
+        """Options that do not fit this run's mode or cache, named before Spark starts."""
+        if plan.mode == "stream":
+            if self.collect != frozenset(TABLES):
+                raise BackendError(
+                    "spark stream: collect= is for batch runs; a stream writes every table to "
+                    "its sink (sink=) and reads them back: drop collect="
+                )
+            if self.sweep_key != "auto":
+                raise BackendError(
+                    "spark stream: sweep_key= is for batch runs; the stream's state is keyed by "
+                    "symbol and holds every cell: drop sweep_key="
+                )
+        if plan.cache is not None and "factors" not in self.collect:
+            raise BackendError(
+                "spark backend: cache= stores the factors of the run, so collect= must include "
+                "'factors' (or run without cache=)"
+            )
 
 
 _LOWERING: Any = None

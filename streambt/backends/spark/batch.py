@@ -7,7 +7,10 @@
   :class:`~streambt.backends.kernel_host.KernelRunner` over each key's rows in
   (symbol, ts) order. A group with a simulation returns one
   :class:`~streambt.backends.spark.records.Layout` (bars, equity, orders,
-  fills, trades), persisted and split.
+  fills, trades), persisted and split. The strategies of a Simulate stage
+  (a sweep's cells) are keyed by symbol or by (block of strategies, symbol):
+  each symbol's rows go to every block once, with only the columns that block
+  reads (:mod:`.keying`).
 - Resample: per-symbol ``applyInArrow`` over :func:`streambt.io.resample.resample_bars`
   (bucket bounds follow the exchange's calendar, which Spark SQL has no form for).
   Align: a cogroup of the two frames by symbol, ``applyInArrow`` over
@@ -35,15 +38,18 @@ from pyspark.sql.types import DoubleType, StructField, StructType
 from ...cache import CacheMiss
 from ...compile.lowering import IbisLowering
 from ...compile.plan import ALIGN, METRICS, RELATIONAL, RESAMPLE, SIMULATE, Plan
+from ...errors import BackendError
 from ...graph.frames import BASE, frame_of
 from ...io.feeds import BAR_SCHEMA, TS_TYPE
 from ...io.resample import RESAMPLED_SCHEMA, resample_bars
 from ...io.timeframes import Timeframe
 from ...metrics import bar_frame, metrics_from_bars
 from ...ops.base import OpKind
-from ..event_tables import EVENT_SCHEMAS
-from ..kernel_host import EQUITY_SCHEMA, KernelRunner
+from ..event_tables import EVENT_SCHEMAS, POSITION_SCHEMA
+from ..kernel_host import EQUITY_SCHEMA, KernelRunner, SimOutput
 from ..local import align_frames, kernel_runs
+from .keying import Block, block_count, split
+from .partial import TABLES, PartialResult
 from .records import KIND, SEQ, Layout
 from .sources import load_bars
 
@@ -51,22 +57,37 @@ if TYPE_CHECKING:
     from ...cerebro import Cerebro
     from ...graph import Graph, Node
     from ...result import Result
+    from . import SparkBackend
 
 ORDER = ["symbol", "ts"]
+#: the block of strategies a row of a by-block Simulate stage goes to
+BLOCK = "_block"
 #: result tables of a simulation, with the columns that order them
-SIM_TABLES: dict[str, pa.Schema] = {"equity": EQUITY_SCHEMA, **EVENT_SCHEMAS}
+SIM_TABLES: dict[str, pa.Schema] = {
+    "equity": EQUITY_SCHEMA,
+    "positions": POSITION_SCHEMA,
+    **EVENT_SCHEMAS,
+}
 
 
 def sim_order(name: str, schema: pa.Schema) -> list[str]:
     """The deterministic order of a result table (that of SimOutput.tables)."""
-    return ["strategy", "symbol", "ts" if name == "equity" else schema.names[2]]
+    return ["strategy", "symbol", "ts" if name in ("equity", "positions") else schema.names[2]]
 
 
 class SparkBatch:
     """One batch run of a plan; holds the temp views and persisted frames it must release."""
 
-    def __init__(self, spark: SparkSession, cerebro: Cerebro, plan: Plan) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        cerebro: Cerebro,
+        plan: Plan,
+        options: SparkBackend | None = None,
+    ) -> None:
         self.spark = spark
+        self.sweep_key = options.sweep_key if options is not None else "auto"
+        self.collected = options.collect if options is not None else frozenset(TABLES)
         self.cerebro = cerebro
         self.plan = plan
         self.graph: Graph = cerebro.graph
@@ -79,37 +100,53 @@ class SparkBatch:
         self.records: DataFrame | None = None
         self.layout: Layout | None = None
         self.records_bars: DataFrame | None = None
+        #: by-block simulations: the columns each block's kernels added, per block
+        self.block_outputs: list[tuple[str, ...]] = []
 
     # -- the run -------------------------------------------------------------
     def run(self) -> Result:
         from ...result import Result
 
+        wanted = self.collected
         try:
             bars, universes = load_bars(self.spark, self.cerebro)
             if self.plan.cache is not None and self.plan.cached:
                 bars = attach_cached(bars, self.plan)
             frames, sims = self.stages(bars, universes)
             tables, bars_part = self.collect_records()
-            if bars_part is not None and frames[BASE] is self.records_bars:
-                factors = self.cerebro.canonical_factors(conform(bars_part, BAR_SCHEMA))
-            else:
-                factors = self.collect_frame(frames[BASE], BASE)
-            higher = {
-                name: self.collect_frame(frames[f], f) for f, name in self.plan.frame_names.items()
-            }
-            metrics = self.metrics(sims) if self.plan.stages_of(METRICS) else pa.table({})
+            factors = self.factors(frames[BASE], bars_part) if "factors" in wanted else None
+            higher = {}
+            if "factors" in wanted:
+                higher = {
+                    name: self.collect_frame(frames[f], f)
+                    for f, name in self.plan.frame_names.items()
+                }
+            metrics = pa.table({})
+            if "metrics" in wanted and self.plan.stages_of(METRICS):
+                metrics = self.metrics(sims)
         finally:
             self.release()
-        return Result(
-            factors=factors,
-            frames=higher,
-            orders=tables["orders"],
-            fills=tables["fills"],
-            trades=tables["trades"],
-            equity=tables["equity"],
-            metrics=metrics,
-            plan=self.plan,
-        )
+        empty = BAR_SCHEMA.empty_table()
+        parts = {
+            "factors": factors if factors is not None else empty,
+            "frames": higher,
+            **{name: tables.get(name, schema.empty_table()) for name, schema in SIM_TABLES.items()},
+            "metrics": metrics,
+            "plan": self.plan,
+        }
+        if wanted == frozenset(TABLES):
+            return Result(**parts)
+        return PartialResult(wanted, **parts)
+
+    def factors(self, frame: DataFrame, bars_part: pa.Table | None) -> pa.Table:
+        """The base frame's bars and columns: from the simulation's records when they hold
+        every column, else collected, with the columns of by-block kernels put beside."""
+        if bars_part is not None and frame is self.records_bars:
+            return self.cerebro.canonical_factors(conform(bars_part, BAR_SCHEMA))
+        table = conform(frame.orderBy(*ORDER).toArrow(), BAR_SCHEMA)
+        if bars_part is not None and self.block_outputs:
+            table = attach_block_columns(table, bars_part, self.block_outputs)
+        return self.cerebro.canonical_factors(table)
 
     def stages(
         self, bars: DataFrame, universes: Mapping[str, frozenset[str]]
@@ -169,6 +206,13 @@ class SparkBatch:
         return self.spark.sql(self.con.compile(expr))
 
     # -- simulation ----------------------------------------------------------
+    def sim_parts(self) -> dict[str, pa.Schema]:
+        """The simulation tables the run needs: those collected, and what the metrics read."""
+        wanted = set(self.collected)
+        if "metrics" in wanted:
+            wanted |= {"equity", "trades"}
+        return {name: schema for name, schema in SIM_TABLES.items() if name in wanted}
+
     def simulate(
         self,
         frame: DataFrame,
@@ -178,17 +222,83 @@ class SparkBatch:
     ) -> tuple[DataFrame, dict[str, DataFrame]]:
         """One pass of the kernels and simulations; the frame with its new columns, and the
         simulation tables, all read from one persisted record table."""
-        bars_out = with_columns(frame.schema, nodes)
+        strategies = sum(1 for n in nodes if n.kind is OpKind.SIMULATION)
+        symbols = count_symbols(universes)
+        cores = self.spark.sparkContext.defaultParallelism
+        stage = split(self.graph, nodes, block_count(self.sweep_key, strategies, symbols, cores))
+        if len(stage.blocks) == 1:
+            return self.simulate_by_symbol(frame, stage.blocks[0], universes, key)
+        return self.simulate_by_block(frame, stage.shared, stage.blocks, universes)
+
+    def simulate_by_symbol(
+        self,
+        frame: DataFrame,
+        block: Block,
+        universes: Mapping[str, frozenset[str]],
+        key: str,
+    ) -> tuple[DataFrame, dict[str, DataFrame]]:
+        """Every strategy of a symbol in one group: the frame passes once, whole."""
+        nodes = list(block.nodes)
         scans = [n for n in nodes if n.kind is not OpKind.SIMULATION]
-        parts: dict[str, pa.Schema] = {"bars": to_arrow_schema(bars_out)} if scans else {}
-        layout = Layout.of({**parts, **SIM_TABLES})
-        fn = simulate_fn(self.graph, nodes, dict(universes), layout, bool(scans))
+        with_bars = bool(scans) and "factors" in self.collected
+        if "factors" not in self.collected:
+            # Only what the kernels read travels to the Python workers.
+            names = dict.fromkeys([key, "symbol", "ts", *block.inputs])
+            frame = frame.select(*[F.col(f"`{c}`") for c in names])
+        sim_parts = self.sim_parts()
+        parts: dict[str, pa.Schema] = (
+            {"bars": to_arrow_schema(with_columns(frame.schema, nodes))} if with_bars else {}
+        )
+        layout = Layout.of({**parts, **sim_parts})
+        fn = simulate_fn(self.graph, nodes, dict(universes), layout, with_bars, set(sim_parts))
         records = frame.groupBy(key).applyInArrow(fn, schema=from_arrow_schema(layout.schema))
         records = self.keep(records)
         self.records, self.layout = records, layout
-        out = layout.unpack(records, "bars") if scans else frame
-        self.records_bars = out if scans else None
-        return out, {name: layout.unpack(records, name, seq=True) for name in SIM_TABLES}
+        out = layout.unpack(records, "bars") if with_bars else frame
+        self.records_bars = out if with_bars else None
+        return out, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
+
+    def simulate_by_block(
+        self,
+        frame: DataFrame,
+        shared: tuple[Node, ...],
+        blocks: tuple[Block, ...],
+        universes: Mapping[str, frozenset[str]],
+    ) -> tuple[DataFrame, dict[str, DataFrame]]:
+        """Strategies keyed by (block, symbol): the kernels several blocks read run once per
+        symbol first; then each symbol's rows go to every block, with the columns it reads."""
+        factors = "factors" in self.collected
+        if shared:
+            frame = self.keep(scan(frame, self.graph, list(shared), universes, "symbol"))
+        elif factors:
+            frame = self.keep(frame)  # read by the blocks and collected as the factors
+        exploded = explode(frame, blocks)
+        groups = len(blocks) * count_symbols(universes)
+        partitions = min(groups, 4 * self.spark.sparkContext.defaultParallelism)
+        exploded = exploded.repartition(partitions, BLOCK, "symbol")
+        with_bars = factors and any(b.outputs for b in blocks)
+        sim_parts = self.sim_parts()
+        parts: dict[str, pa.Schema] = {}
+        if with_bars:
+            width = max(len(b.outputs) for b in blocks)
+            parts["bars"] = pa.schema(
+                [
+                    pa.field("symbol", pa.string()),
+                    pa.field("ts", TS_TYPE),
+                    pa.field(BLOCK, pa.int64()),
+                    *[pa.field(f"_p{j}", pa.float64()) for j in range(width)],
+                ]
+            )
+        layout = Layout.of({**parts, **sim_parts})
+        specs = [(list(b.nodes), list(b.inputs), list(b.outputs)) for b in blocks]
+        fn = block_fn(self.graph, specs, dict(universes), layout, with_bars, set(sim_parts))
+        records = exploded.groupBy(BLOCK, "symbol").applyInArrow(
+            fn, schema=from_arrow_schema(layout.schema)
+        )
+        records = self.keep(records)
+        self.records, self.layout = records, layout
+        self.block_outputs = [b.outputs for b in blocks] if with_bars else []
+        return frame, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
 
     # -- results -------------------------------------------------------------
     def collect_frame(self, df: DataFrame, frame: str) -> pa.Table:
@@ -202,10 +312,15 @@ class SparkBatch:
         ordered on the driver, where they are results anyway."""
         if self.records is None or self.layout is None:
             return {name: schema.empty_table() for name, schema in SIM_TABLES.items()}, None
-        got = self.records.toArrow()
+        kinds = [k for k, _ in self.layout.parts if k in self.collected or k == "bars"]
+        if not kinds:
+            return {}, None
+        got = self.records.filter(F.col(KIND).isin(kinds)).toArrow()
         parts = split_records(got, self.layout)
         tables = {}
         for name, schema in SIM_TABLES.items():
+            if name not in self.collected:
+                continue
             keys = [*sim_order(name, schema), SEQ]
             tables[name] = (
                 parts[name]
@@ -215,7 +330,8 @@ class SparkBatch:
             )
         bars = None
         if "bars" in parts:
-            bars = parts["bars"].sort_by([(k, "ascending") for k in ORDER]).drop_columns([SEQ])
+            by = [*ORDER, BLOCK] if BLOCK in parts["bars"].column_names else ORDER
+            bars = parts["bars"].sort_by([(k, "ascending") for k in by]).drop_columns([SEQ])
         return tables, bars
 
     def metrics(self, sims: Mapping[str, DataFrame]) -> pa.Table:
@@ -300,16 +416,122 @@ def simulate_fn(
     universes: dict[str, frozenset[str]],
     layout: Layout,
     with_bars: bool,
+    wanted: set[str],
 ) -> Callable[[pa.Table], pa.Table]:
     def apply(table: pa.Table) -> pa.Table:
         runner = KernelRunner(graph, nodes, universes)
         bars = runner.feed(table.sort_by([(k, "ascending") for k in ORDER]))
-        tables = runner.finish().tables()
+        tables = sim_tables(runner.finish(), wanted)
         if with_bars:
             tables["bars"] = bars
         return layout.pack(tables)
 
     return apply
+
+
+def count_symbols(universes: Mapping[str, frozenset[str]]) -> int:
+    """How many symbols the strategies trade (at least one)."""
+    found: set[str] = set()
+    for symbols in universes.values():
+        found |= symbols
+    return max(1, len(found))
+
+
+def sim_tables(output: SimOutput, wanted: set[str]) -> dict[str, pa.Table]:
+    """The ``wanted`` tables of a simulation, each in (strategy, symbol) order."""
+
+    def concat(parts: list[tuple[tuple[str, str], pa.Table]], schema: pa.Schema) -> pa.Table:
+        ordered = [t for _, t in sorted(parts, key=lambda part: part[0])]  # stable
+        return pa.concat_tables(ordered) if ordered else schema.empty_table()
+
+    out = {}
+    if "equity" in wanted:
+        out["equity"] = concat(output.equity, EQUITY_SCHEMA)
+    if "positions" in wanted:
+        out["positions"] = concat(output.positions, POSITION_SCHEMA)
+    for name, schema in EVENT_SCHEMAS.items():
+        if name in wanted:
+            out[name] = concat(output.events.get(name, []), schema)
+    return out
+
+
+def explode(frame: DataFrame, blocks: tuple[Block, ...]) -> DataFrame:
+    """Every row once per block: (block, symbol, ts) and the block's inputs in slots
+    ``_s0..``: blocks read different columns, and one schema must hold them all."""
+    width = max(len(b.inputs) for b in blocks)
+    structs = []
+    for i, block in enumerate(blocks):
+        slots = [F.col(f"`{c}`").cast("double") for c in block.inputs]
+        slots += [F.lit(None).cast("double")] * (width - len(slots))
+        structs.append(
+            F.struct(
+                F.lit(i).cast("long").alias(BLOCK),
+                *[col.alias(f"_s{j}") for j, col in enumerate(slots)],
+            )
+        )
+    rows = frame.select("symbol", "ts", F.explode(F.array(*structs)).alias("_row"))
+    return rows.select("symbol", "ts", "_row.*")
+
+
+def block_fn(
+    graph: Graph,
+    blocks: list[tuple[list[Node], list[str], list[str]]],
+    universes: dict[str, frozenset[str]],
+    layout: Layout,
+    with_bars: bool,
+    wanted: set[str],
+) -> Callable[[pa.Table], pa.Table]:
+    """The function of a (block, symbol) group: the block's kernels and strategies."""
+    width = max(len(outputs) for _, _, outputs in blocks)
+
+    def apply(table: pa.Table) -> pa.Table:
+        block = int(table.column(BLOCK)[0].as_py())
+        nodes, inputs, outputs = blocks[block]
+        cols = {"symbol": table.column("symbol"), "ts": table.column("ts")}
+        cols.update({name: table.column(f"_s{j}") for j, name in enumerate(inputs)})
+        runner = KernelRunner(graph, nodes, universes)
+        bars = runner.feed(pa.table(cols).sort_by([(k, "ascending") for k in ORDER]))
+        tables = sim_tables(runner.finish(), wanted)
+        if with_bars:
+            n = bars.num_rows
+            part = {
+                "symbol": bars.column("symbol"),
+                "ts": bars.column("ts"),
+                BLOCK: pa.repeat(pa.scalar(block, pa.int64()), n),
+            }
+            for j in range(width):
+                part[f"_p{j}"] = (
+                    bars.column(outputs[j]) if j < len(outputs) else pa.nulls(n, pa.float64())
+                )
+            tables["bars"] = pa.table(part)
+        return layout.pack(tables)
+
+    return apply
+
+
+def attach_block_columns(
+    table: pa.Table, bars_part: pa.Table, outputs: list[tuple[str, ...]]
+) -> pa.Table:
+    """``table`` (the frame, ordered by symbol and ts) with the columns the blocks' kernels
+    added, read from the records' bars part (ordered by symbol, ts and block)."""
+    import pyarrow.compute as pc
+
+    block = bars_part.column(BLOCK)
+    for i, names in enumerate(outputs):
+        if not names:
+            continue
+        rows = bars_part.filter(pc.equal(block, i))
+        if rows.num_rows != table.num_rows or not (
+            rows.column("symbol").equals(table.column("symbol"))
+            and rows.column("ts").cast(pa.int64()).equals(table.column("ts").cast(pa.int64()))
+        ):
+            raise BackendError(
+                f"spark: the rows of block {i} do not line up with the frame's "
+                f"({rows.num_rows} against {table.num_rows}); this is a bug in streambt"
+            )
+        for j, name in enumerate(names):
+            table = table.append_column(name, rows.column(f"_p{j}"))
+    return table
 
 
 def resample(bars: DataFrame, root: Node) -> DataFrame:

@@ -45,11 +45,13 @@ class Layout:
         return pa.schema(fields)
 
     def pack(self, tables: Mapping[str, pa.Table]) -> pa.Table:
-        """Stack ``tables`` (kind -> rows of that part's schema) into one record table."""
+        """Stack ``tables`` (kind -> rows of that part's schema) into one record table; a
+        table that is not a part of this layout is left out."""
         out = []
+        kinds = {kind for kind, _ in self.parts}
         for kind, table in tables.items():
             n = table.num_rows
-            if n == 0:
+            if n == 0 or kind not in kinds:
                 continue
             cols: list[pa.Array | pa.ChunkedArray] = [
                 pa.repeat(pa.scalar(kind, pa.string()), n),

@@ -16,7 +16,7 @@ from tests.parity.cases import CASES
 
 from .conftest import parity_frame
 
-TABLES = ("factors", "orders", "fills", "trades", "equity", "metrics")
+TABLES = ("factors", "orders", "fills", "trades", "equity", "positions", "metrics")
 
 
 def main(master: str, out: str, case: str) -> None:

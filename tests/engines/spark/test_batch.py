@@ -21,7 +21,7 @@ from tests.unit.test_timeframes import _mtf
 
 from .conftest import TIMES
 
-TABLES = ("factors", "orders", "fills", "trades", "equity", "metrics")
+TABLES = ("factors", "orders", "fills", "trades", "equity", "positions", "metrics")
 
 
 def _graph(feed: sb.feeds.Feed) -> sb.Cerebro:
