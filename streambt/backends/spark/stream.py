@@ -220,10 +220,11 @@ class SparkStream:
         self, spark: SparkSession, cerebro: Cerebro, plan: Plan, backend: SparkBackend
     ) -> None:
         if plan.cached:
-            raise BackendError(
-                "spark stream: indicators are computed as the bars arrive, the factor cache is "
-                "not read in stream mode; run without cache="
-            )
+            # Every indicator is computed as the bars arrive (the replayed or watched files
+            # carry bars only): the cached nodes run in the operator like the others.
+            from ...compile.plan import build_plan
+
+            plan = build_plan(cerebro.graph, backend, plan.mode)
         self.spark = spark
         self.cerebro = cerebro
         self.plan = plan
@@ -423,6 +424,7 @@ class SparkStream:
             equity=tables["equity"],
             metrics=metrics,
             plan=self.plan,
+            positions=tables["positions"],
         )
 
     def collect(self, layout: Layout) -> dict[str, pa.Table]:

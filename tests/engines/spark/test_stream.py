@@ -1,4 +1,5 @@
-"""Spark Structured Streaming: restart from a checkpoint, a watched folder, a replay at a speed."""
+"""Spark Structured Streaming: restart from a checkpoint, a watched folder, a replay at a speed,
+and a run with a warm factor cache."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.parity.cases import CASES
 from tests.parity.test_parity import assert_tables_equal
 
 EVENTS = ("orders", "fills", "trades", "equity")
+ALL_TABLES = ("factors", "orders", "fills", "trades", "equity", "positions", "metrics")
 
 
 def _case(frame: pd.DataFrame, case: str = "ema_cross_long_short") -> sb.Cerebro:
@@ -78,3 +80,26 @@ def test_a_replay_at_a_chosen_speed(spark: object, two_symbols: pd.DataFrame) ->
     got = cb.run(backend="spark", mode="stream", micro_batch=300, speed=4.0)
     for name in ("factors", *EVENTS, "metrics"):
         assert_tables_equal(getattr(got, name), getattr(want, name), f"speed/{name}")
+
+
+def test_stream_mode_with_a_warm_factor_cache_computes_the_indicators(
+    spark: object, two_symbols: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = two_symbols[two_symbols["symbol"] == "BBB"].iloc[:200]
+    cb = sb.Cerebro(cash=10_000, commission=0.001)
+    data = cb.add_data(sb.feeds.from_pandas(frame))
+    fast = cb.add_indicator(sb.ind.sma, data["close"], window=5)
+    slow = cb.add_indicator(sb.ind.ema, data["close"], window=20)
+    cb.add_strat(cb.add_indicator(sb.sig.cross, fast, slow), sb.alloc.all_in(), name="s")
+    want = cb.run()
+    cache = tmp_path / "cache"
+    cb.run(cache=cache)  # DuckDB fills the cache
+    files = sorted(p.name for p in cache.rglob("*.parquet"))
+    assert len(files) == 3
+    got = cb.run(backend="spark", mode="stream", micro_batch=200, cache=cache)
+    assert got.plan is not None and not got.plan.cached  # computed in the stream's operator
+    assert got.plan.placement(fast.node.id) == "scan"
+    for name in ALL_TABLES:
+        assert_tables_equal(getattr(got, name), getattr(want, name), f"stream+cache/{name}")
+    assert sorted(p.name for p in cache.rglob("*.parquet")) == files
+    assert not list(cache.rglob("*.bad"))
