@@ -117,11 +117,23 @@ def portfolio_event(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
     return {"sma": sma, "slow": slow}
 
 
+def sweep_cells(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
+    """A parameter sweep: 2 x 2 cells, each its own strategy; SMAs and EMAs shared by cells."""
+    data = _data(cb, df)
+    fast = cb.add_indicator(sb.ind.sma, data["close"], window=sb.param("fast"))
+    slow = cb.add_indicator(sb.ind.ema, data["close"], window=sb.param("slow"))
+    pulse = cb.add_indicator(sb.sig.cross, fast, slow)
+    cb.add_strat(pulse, sb.alloc.all_in(long_only=False), name="sweep")
+    cb.sweep({"fast": [5, 10], "slow": [20, 30]})
+    return {}  # the refs stand for every cell: the factors table holds their columns
+
+
 CASES: dict[str, Case] = {
     "sma_cross_long": sma_cross_long,
     "ema_cross_long_short": ema_cross_long_short,
     "chained_indicators": chained_indicators,
     "two_strategies_fixed": two_strategies_fixed,
+    "sweep_cells": sweep_cells,
     "portfolio_brackets": portfolio_brackets,
     "portfolio_event": portfolio_event,
 }

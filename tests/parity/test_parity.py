@@ -80,6 +80,9 @@ def test_engine_matches_reference(engine: Engine, case: str, frame: pd.DataFrame
             getattr(got, table), getattr(want, table), f"{engine.name}/{case}/{table}"
         )
     assert want.trades.num_rows > 0 or case == "chained_indicators"
+    if want.cells:  # a sweep: the same cells, ranked the same
+        assert got.cells == want.cells
+        assert_tables_equal(got.ranking(), want.ranking(), f"{engine.name}/{case}/ranking")
     for name, ref in refs.items():
         for symbol in ("AAA", "BBB"):
             np.testing.assert_allclose(
