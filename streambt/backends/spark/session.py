@@ -62,7 +62,8 @@ BASE_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "2",
-    "spark.default.parallelism": "2",
+    # spark.default.parallelism is left to Spark: the cores of local[N] or of the cluster's
+    # executors, which is how many groups a sweep's strategies are split into.
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # A backtest's groups are symbols: adaptive coalescing would merge them anyway.
     "spark.sql.adaptive.enabled": "true",

@@ -17,7 +17,9 @@ the rows' order and are streambt's own code.
 from __future__ import annotations
 
 import csv
+import re
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -102,6 +104,11 @@ class FileBars:
         bars = self.normalize(raw, ts_note)
         bars = self.select_range(bars)
         symbols = self.validate(bars, ts_note)
+        if isinstance(self.feed, ParquetFeed):
+            # The input positions only name rows in the validation's messages: the bars the
+            # run reads go without them (no row index, one column less to carry).
+            plain, _ = self._read_parquet(self.feed, positions=False)
+            bars = self.select_range(self.normalize(plain, ts_note))
         return self.trim(bars).select(*BAR_SCHEMA.names), symbols
 
     # -- reading ---------------------------------------------------------------
@@ -111,7 +118,10 @@ class FileBars:
             return self._read_parquet(self.feed)
         return self._read_csv(self.feed), None
 
-    def _read_parquet(self, feed: ParquetFeed) -> tuple[DataFrame, str | None]:
+    def _read_parquet(
+        self, feed: ParquetFeed, positions: bool = True
+    ) -> tuple[DataFrame, str | None]:
+        """The files' rows with their partition values, and with ``_pos`` when ``positions``."""
         files = feed.files()
         schema = pq.read_schema(files[0])
         # Position = rows of the earlier files (footers only) + the row within the file.
@@ -123,28 +133,34 @@ class FileBars:
         levels = [f.relative_to(root).parts[:-1] for f in files]
         part = feed._partitioning(levels[0]) if feed.path.is_dir() else None
         names = list(part.schema.names) if part is not None else []
-        rows = [
-            (str(f.resolve()), off, *(_level_value(lv) for lv in lvs))
-            for f, off, lvs in zip(files, offsets, levels, strict=True)
-        ]
-        types = "".join(f", `{n}` string" for n in names)
-        index = self.spark.createDataFrame(rows, f"_file string, _offset long{types}")
         try:
             data = self.spark.read.parquet(*[str(f) for f in files])
         except Exception as exc:
             raise DataError(f"parquet feed {feed.path}: cannot read ({exc})") from exc
+        # Each row's file, as Spark writes it in _metadata.file_path (found once per file,
+        # from Spark's own list, instead of decoding the path of every row).
+        spelled = _spark_paths(self.spark, data, files)
+        if spelled is not None:
+            key = F.col("_metadata.file_path")
+        else:
+            spelled = [str(f.resolve()) for f in files]
+            key = F.expr("url_decode(regexp_replace(_metadata.file_path, '^file:/+', '/'))")
+        rows = [
+            (path, off, *(_level_value(lv) for lv in lvs))
+            for path, off, lvs in zip(spelled, offsets, levels, strict=True)
+        ]
+        types = "".join(f", `{n}` string" for n in names)
+        index = self.spark.createDataFrame(rows, f"_file string, _offset long{types}")
         # Partition folders are ours to name (hive or plain): Spark's own discovery is dropped.
         data = data.select(
             *[F.col(f"`{c}`") for c in data.columns if c not in names],
-            F.expr("url_decode(regexp_replace(_metadata.file_path, '^file:/+', '/'))").alias(
-                "_file"
-            ),
-            F.col("_metadata.row_index").alias("_row"),
+            key.alias("_file"),
+            *([F.col("_metadata.row_index").alias("_row")] if positions else []),
         )
         data = data.join(F.broadcast(index), "_file")
-        data = data.withColumn(POS, F.col("_offset") + F.col("_row")).drop(
-            "_file", "_offset", "_row"
-        )
+        if positions:
+            data = data.withColumn(POS, F.col("_offset") + F.col("_row")).drop("_row")
+        data = data.drop("_file", "_offset")
         if feed.symbols:
             sym = next((c for c in data.columns if c.lower() == "symbol"), None)
             if sym is None:
@@ -240,7 +256,7 @@ class FileBars:
                 f"{feed}: the time column has type {ts_type}; expected timestamps, dates or ISO 8601 strings"
             )
         out = raw.select(
-            POS,
+            *([POS] if POS in raw.columns else []),
             sym.alias("symbol"),
             ts.alias("ts"),
             *[_number(F.col(f"`{by_lower[f]}`"), types[by_lower[f]]).alias(f) for f in BAR_FIELDS],
@@ -294,14 +310,16 @@ class FileBars:
         pos, ts = F.col(POS), F.col("ts")
         micros = F.unix_micros(ts)
         v = {f: F.col(f) for f in BAR_FIELDS}
-        key = Window.partitionBy("symbol", "ts")
         before = (
             Window.partitionBy("symbol").orderBy(POS).rowsBetween(Window.unboundedPreceding, -1)
         )
-        by_time = Window.partitionBy("symbol").orderBy("ts")
+        # One order for the duplicates and the steps: a repeated timestamp follows its first
+        # occurrence (ties by position), so the row before a duplicate is where it first came.
+        by_time = Window.partitionBy("symbol").orderBy("ts", POS)
         a = bars.withColumns(
             {
-                "_first": F.min(pos).over(key),
+                "_dup": F.lag(micros).over(by_time) == micros,
+                "_first": F.lag(pos).over(by_time),
                 "_top": F.max(micros).over(before),
                 "_holder": F.max_by(pos, micros).over(before),
                 "_step": micros - F.lag(micros).over(by_time),
@@ -321,7 +339,7 @@ class FileBars:
         o, h, lo, c = (v[f] for f in PRICE_FIELDS)
         checks: dict[str, Column] = {
             "null_ts": ts.isNull(),
-            "duplicates": ts.isNotNull() & (pos != F.col("_first")),
+            "duplicates": ts.isNotNull() & F.coalesce(F.col("_dup"), F.lit(False)),
             "unsorted": micros < F.col("_top"),
             "nulls": _any(missing.values()),
             "non_positive": _any(nonpos.values()),
@@ -549,6 +567,30 @@ def _time_column(columns: list[str]) -> str | None:
     for c in columns:
         by_lower.setdefault(c.lower(), c)
     return next((by_lower[a] for a in TS_ALIASES if a in by_lower), None)
+
+
+def _spark_paths(spark: SparkSession, data: DataFrame, files: list[Path]) -> list[str] | None:
+    """How Spark spells each of ``files`` in ``_metadata.file_path``: its list of input files,
+    in the form one row of the first file shows; None when that cannot be told (then every
+    row's path is decoded instead)."""
+    from urllib.parse import unquote
+
+    wanted = {str(f.resolve()): i for i, f in enumerate(files)}
+    listed: list[str | None] = [None] * len(files)
+    for spelled in data.inputFiles():
+        plain = unquote(re.sub(r"^file:/+", "/", spelled))
+        if plain in wanted:
+            listed[wanted[plain]] = spelled
+    found = [p for p in listed if p is not None]
+    if len(found) != len(files):
+        return None
+    probe = spark.read.parquet(str(files[0])).select("_metadata.file_path").limit(1).collect()
+    if not probe:
+        return None
+    for form in (lambda p: p, lambda p: re.sub(r"^file:///", "file:/", p)):
+        if form(found[0]) == probe[0][0]:
+            return [form(p) for p in found]
+    return None
 
 
 def _level_value(level: str) -> str:

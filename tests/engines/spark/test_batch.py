@@ -55,7 +55,7 @@ def test_file_feeds_are_read_by_spark_with_the_same_numbers(
     by_time = two_symbols.sort_values(["ts", "symbol"], kind="stable")
     by_time.to_csv(tmp_path / "bars.csv", index=False)
     by_time.to_parquet(tmp_path / "bars.parquet")  # pandas writes nanoseconds
-    hive = tmp_path / "hive"
+    hive = tmp_path / "hive 100% é"  # Spark spells such paths URL-encoded
     for sym, part in two_symbols.groupby("symbol"):
         (hive / f"symbol={sym}").mkdir(parents=True)
         part.drop(columns="symbol").to_parquet(hive / f"symbol={sym}" / "part-0.parquet")
