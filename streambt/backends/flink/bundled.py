@@ -36,7 +36,7 @@ from __future__ import annotations
 import itertools
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -47,7 +47,6 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from ...graph import Node
-from ...io.feeds import TS_TYPE
 from .bundles import (
     BAR_FIELDS,
     SEP,
@@ -68,8 +67,8 @@ from .operators import (
     REJECTED,
     Shipped,
     event_lines,
-    iso,
     parse_bar,
+    quote,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +82,7 @@ BUCKETS = 16
 #: the state field of a symbol's blob that holds its next sequence number
 SEQ = "_seq"
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="none")
+_CSV_QUOTED = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
 def bucket_of(symbol: str) -> int:
@@ -102,11 +102,16 @@ def _take(columns: Mapping[str, np.ndarray], index: np.ndarray) -> dict[str, np.
     return {k: v[index] for k, v in columns.items()}
 
 
-def csv_block(columns: Sequence[tuple[str, pa.Array]]) -> str:
-    """Rows as CSV text without a header or a final newline (NaN reads back as null)."""
+def csv_block(columns: Sequence[tuple[str, pa.Array]], names: Iterable[str] = ()) -> str:
+    """Rows as CSV text without a header or a final newline (NaN reads back as null).
+
+    Strings are quoted when any of ``names`` (the distinct strings of the block)
+    holds a comma, a quote or a line break, as a sweep cell's strategy name does.
+    """
     batch = pa.RecordBatch.from_arrays([c for _, c in columns], names=[n for n, _ in columns])
     sink = pa.BufferOutputStream()
-    pacsv.write_csv(batch, sink, write_options=_CSV)
+    quoted = any(quote(n) != n for n in names)
+    pacsv.write_csv(batch, sink, write_options=_CSV_QUOTED if quoted else _CSV)
     return bytes(sink.getvalue()).decode().rstrip("\n")
 
 
@@ -162,16 +167,19 @@ class Ingest(Shipped, KeyedProcessFunction):
         self.iso = IsoCache()
         self.buckets: dict[str, int] = {}
 
-    def _load(self, ctx: Any) -> dict[str, Any]:
+    def _load(self) -> dict[str, Any]:
         st = self.state.value()
         if st is None:
-            ctx.timer_service().register_event_time_timer(END_OF_INPUT)
             st = {"latest": None, "held": None, "released_ms": 0, "timer": None}
         return cast("dict[str, Any]", st)
 
     def process_element(self, value: str, ctx: Any) -> Iterator[Any]:
         now_us = time.time_ns() // 1000
-        st = self._load(ctx)
+        # On every record, not once: a checkpoint may hold the state of a first record
+        # without the timer it registered (measured: the end-of-input release lost after a
+        # restart). Flink keeps one timer per key and time, so this costs nothing more.
+        ctx.timer_service().register_event_time_timer(END_OF_INPUT)
+        st = self._load()
         cols, _, rejected = parse_chunk(value.split(SEP), len(self.extra), parse_bar)
         if rejected:
             self.rejected.inc(len(rejected))
@@ -202,7 +210,7 @@ class Ingest(Shipped, KeyedProcessFunction):
         self.state.update(st)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
-        st = self._load(ctx)
+        st = self._load()
         now_ms = time.time_ns() // 1_000_000
         if timestamp == END_OF_INPUT:
             yield from self._release(st, END_OF_INPUT, now_ms)
@@ -296,12 +304,9 @@ class BundleHost(Shipped, KeyedProcessFunction):
         self.float_columns += [c for n in self.nodes for c in self.outputs[n.id].values()]
 
     # -- state ------------------------------------------------------------------------------
-    def _box(self, ctx: Any) -> StateBox:
+    def _box(self) -> StateBox:
         box = self.state.value()
-        if box is None:
-            ctx.timer_service().register_event_time_timer(END_OF_INPUT)
-            return StateBox({})
-        return cast("StateBox", box)
+        return StateBox({}) if box is None else cast("StateBox", box)
 
     def _states(self, symbol: str, box: StateBox) -> dict[str, Any]:
         states = box.symbols.get(symbol)
@@ -317,10 +322,12 @@ class BundleHost(Shipped, KeyedProcessFunction):
 
     # -- bundles ----------------------------------------------------------------------------
     def process_element(self, record: Row, ctx: Any) -> Iterator[Any]:
+        # every record (see Ingest.process_element): the end-of-input flush must survive restarts
+        ctx.timer_service().register_event_time_timer(END_OF_INPUT)
         symbols = str(record[1]).split(",")
         bars = unpack(bytes(record[2]))
         bounds = np.searchsorted(bars["code"], np.arange(len(symbols) + 1)).tolist()
-        box = self._box(ctx)
+        box = self._box()
         factors: list[dict[str, np.ndarray]] = []
         equity: list[tuple[str, str, np.ndarray, Mapping[str, np.ndarray], int]] = []
         blocks: dict[Any, list[str]] = {}
@@ -358,7 +365,7 @@ class BundleHost(Shipped, KeyedProcessFunction):
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
         if timestamp != END_OF_INPUT or not self.sims:
             return
-        box = self._box(ctx)
+        box = self._box()
         blocks: dict[Any, list[str]] = {}
         for symbol in sorted(box.symbols):
             states = self._states(symbol, box)
@@ -430,13 +437,13 @@ class BundleHost(Shipped, KeyedProcessFunction):
         columns = [
             ("strategy", pa.array(strategy, pa.string())),
             ("symbol", pa.array(symbol, pa.string())),
-            ("ts", pa.array(np.concatenate([p[2] for p in parts]), TS_TYPE)),
+            ("ts", pa.array(self.iso(np.concatenate([p[2] for p in parts])), pa.string())),
         ]
         for field in ("cash", "position", "equity"):
             values = np.concatenate([np.asarray(p[3][field], dtype=np.float64) for p in parts])
             columns.append((field, pa.array(values)))
         columns.append(("seq", pa.array(seq)))
-        return csv_block(columns)
+        return csv_block(columns, {*(p[0] for p in parts), *(p[1] for p in parts)})
 
     def _factors(self, symbols: list[str], parts: list[dict[str, np.ndarray]]) -> str:
         def joined(name: str) -> np.ndarray:
@@ -446,10 +453,11 @@ class BundleHost(Shipped, KeyedProcessFunction):
         names = pa.array(symbols, pa.string())
         columns = [
             ("symbol", names.take(pa.array(codes))),
-            ("ts", pa.array(joined("ts"), TS_TYPE)),
+            # Arrow formats zoned timestamps slowly (a time-zone lookup each): ISO text, cached
+            ("ts", pa.array(self.iso(joined("ts")), pa.string())),
         ]
         columns += [(c, pa.array(joined(c))) for c in self.float_columns]
-        return csv_block(columns)
+        return csv_block(columns, symbols)
 
     def _latency(
         self,
@@ -461,6 +469,7 @@ class BundleHost(Shipped, KeyedProcessFunction):
     ) -> list[str]:
         """One row per order and fill: the bar that made it, when that bar entered, and now."""
         now = time.time_ns() // 1000
+        head = f"{quote(strategy)},{quote(symbol)}"
         lines: list[str] = []
         for table, col in (("orders", "created_ts"), ("fills", "ts")):
             found = (events.get(table) or {}).get(col)
@@ -469,9 +478,8 @@ class BundleHost(Shipped, KeyedProcessFunction):
             stamps = np.asarray(found, dtype=np.int64)
             at = np.clip(np.searchsorted(ts, stamps, side="right") - 1, 0, ts.size - 1)
             for t, j in zip(stamps.tolist(), at.tolist(), strict=True):
-                lines.append(
-                    f"{table},{strategy},{symbol},{iso(t)},{iso(int(ts[j]))},{int(emitted[j])},{now}"
-                )
+                when, bar = self.iso.one(t), self.iso.one(int(ts[j]))
+                lines.append(f"{table},{head},{when},{bar},{int(emitted[j])},{now}")
         return lines
 
     def _bar_lines(self, symbol: str, bars: Mapping[str, np.ndarray]) -> list[str]:

@@ -233,3 +233,11 @@ class IsoCache:
                 text = cache[us] = iso(us)
             out.append(text)
         return out
+
+    def one(self, us: int) -> str:
+        text = self.cache.get(us)
+        if text is None:
+            from .operators import iso
+
+            text = self.cache[us] = iso(us)
+        return text

@@ -264,6 +264,12 @@ class FlinkJob:
             assert src.path is not None
             path = Path(src.path)
             built.universes = {n.id: None for n in self.cerebro.graph.of_kind(OpKind.SOURCE)}
+            if src.monitor_ms is None and not src.paced and path.is_dir():
+                # Flink's FileSource reads a folder's files in no set order: the bars would
+                # arrive out of order. One file of them, in name order (as a replay reads them).
+                path = self.out / "source" / "bars.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("\n".join(read_lines(Path(src.path))) + "\n")
         if src.paced:
             lines = self._replay(env, path, built)
         else:
@@ -433,6 +439,8 @@ def _string() -> Any:
 CHUNK_LINES = 4096
 #: most bars per chunk record of a replay
 MAX_CHUNK_LINES = 32_768
+#: longest wall time between two chunks of a replay (ms)
+REPLAY_CHUNK_MS = 10
 
 
 def bars_csv(bars: pa.Table) -> bytes:
@@ -482,10 +490,16 @@ def read_lines(path: Path) -> list[str]:
 
 
 def chunk_size(rate: float | None, bundle_ms: int) -> int:
-    """Bars per chunk record: a replay sends a chunk about every ``bundle_ms``."""
+    """Bars per chunk record: a replay sends a chunk about every ``min(bundle_ms, 10 ms)``.
+
+    A bar waits in the ingest for a later bar (the watermark) and the last bars of
+    a chunk wait for the next chunk, so chunks stay short; the ingest releases
+    bundles every ``bundle_ms`` whatever the chunks.
+    """
     if rate is None:
         return CHUNK_LINES
-    return int(min(max(round(rate * bundle_ms / 1000), 1), MAX_CHUNK_LINES))
+    every_ms = min(bundle_ms, REPLAY_CHUNK_MS)
+    return int(min(max(round(rate * every_ms / 1000), 1), MAX_CHUNK_LINES))
 
 
 def write_chunks(lines: list[str], size: int, path: Path) -> None:

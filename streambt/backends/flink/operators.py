@@ -97,6 +97,14 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def quote(text: str) -> str:
+    """A CSV field: as is, or quoted when it holds a comma, a quote or a line break (a sweep
+    cell's strategy is named like ``sweep[fast=5,slow=20]``)."""
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def kind_of(name: str) -> str:
     """The Flink type family of a frame column."""
     if name == "symbol":
@@ -298,10 +306,13 @@ class KernelHostFunction(Shipped, KeyedProcessFunction):
         key = ctx.get_current_key()
         ts_ms = to_us(row[self.ts_at]) // 1000
         progress = self.store.get(key, "progress")
+        # On every row, not only the key's first: a checkpoint may hold the state of a first
+        # row without the timer it registered, and the end-of-input flush would be lost
+        # after a restart. Flink keeps one timer per key and time.
+        ctx.timer_service().register_event_time_timer(END_OF_INPUT)
         if progress is None:
             progress = (-(2**63), 0)
             self.store.put(key, "progress", progress)
-            ctx.timer_service().register_event_time_timer(END_OF_INPUT)
         watermark = ctx.timer_service().current_watermark()
         if ts_ms <= max(progress[0], watermark):
             self.late.inc()
@@ -396,6 +407,7 @@ class KernelHostFunction(Shipped, KeyedProcessFunction):
             if universe is not None and key not in universe:
                 continue
             name = node.param_dict["name"]
+            head = f"{quote(name)},{quote(key)}"
             start = node.param_dict.get("start")
             cols = {"ts": ts, **{r: column(c) for r, c in self.inputs[node.id].items()}}
             # Warm-up bars feed the indicators but decide nothing (as KernelRunner does).
@@ -409,7 +421,7 @@ class KernelHostFunction(Shipped, KeyedProcessFunction):
                 lines.append(
                     (
                         EVENT_TAGS["equity"],
-                        f"{name},{key},{iso(int(ts[j]))},{cell(out['cash'][j])},"
+                        f"{head},{iso(int(ts[j]))},{cell(out['cash'][j])},"
                         f"{cell(out['position'][j])},{cell(out['equity'][j])},{seq}",
                     )
                 )
@@ -424,8 +436,7 @@ class KernelHostFunction(Shipped, KeyedProcessFunction):
                         lines.append(
                             (
                                 LATENCY,
-                                f"{table},{name},{key},{iso(int(t))},{iso(int(ts[-1]))},"
-                                f"{emitted},{now}",
+                                f"{table},{head},{iso(int(t))},{iso(int(ts[-1]))},{emitted},{now}",
                             )
                         )
         return lines, seq
@@ -459,20 +470,30 @@ def event_lines(
             continue
         rendered = []
         for name in spec:
-            values = np.asarray(cols[name])
+            values = np.asarray(cols[name]).tolist()
             if name in TS_COLUMNS:
-                rendered.append(["" if int(v) == NO_TS else iso(int(v)) for v in values])
+                rendered.append(["" if v == NO_TS else iso(v) for v in values])
             elif name in NAMED_CODES:
-                codes = NAMED_CODES[name]
-                rendered.append([codes(int(v)).name for v in values])
+                names = _code_names(name)
+                rendered.append([names[v] for v in values])
             else:
-                rendered.append([cell(v.item()) for v in values])
-        for i in range(n):
-            yield (
-                EVENT_TAGS[table],
-                ",".join([strategy, symbol, *(col[i] for col in rendered), str(seq)]),
-            )
+                rendered.append([cell(v) for v in values])
+        tag = EVENT_TAGS[table]
+        head = f"{quote(strategy)},{quote(symbol)}"
+        for row in zip(*rendered, strict=True):
+            yield tag, f"{head},{','.join(row)},{seq}"
             seq += 1
+
+
+_CODE_NAMES: dict[str, dict[int, str]] = {}
+
+
+def _code_names(column: str) -> dict[int, str]:
+    """Integer code -> name of a coded event column (status, side, ...)."""
+    found = _CODE_NAMES.get(column)
+    if found is None:
+        found = _CODE_NAMES[column] = {int(m): m.name for m in NAMED_CODES[column]}
+    return found
 
 
 class FactorLine(Shipped, MapFunction):

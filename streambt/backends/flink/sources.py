@@ -3,7 +3,7 @@
 - default (``source=None``): the cerebro's feeds, loaded and validated as on
   every engine, written to one CSV file in time order and read by Flink's
   bounded ``FileSource``;
-- :func:`files`: CSV files already on disk, read once (bounded);
+- :func:`files`: CSV files already on disk, read once in name order (bounded);
 - :func:`directory`: a folder Flink keeps watching; each new CSV file's bars
   join the stream (unbounded: start it with :func:`streambt.backends.flink.start`);
 - :func:`replay`: the cerebro's feeds played as a live feed at a chosen speed
@@ -64,7 +64,7 @@ class Source:
 
 
 def files(path: str | Path) -> Source:
-    """Bars from CSV files on disk (a file or a folder), read once.
+    """Bars from CSV files on disk (a file, or a folder's files in name order), read once.
 
     Examples
     --------

@@ -27,6 +27,7 @@ from streambt.backends.flink.bundles import (
     unpack_states,
 )
 from streambt.backends.local import kernel_runs
+from streambt.io.feeds import TS_TYPE
 from streambt.ops.base import OpKind
 
 from ...parity.test_parity import assert_tables_equal
@@ -115,11 +116,11 @@ def test_csv_blocks_read_back_through_the_sink_reader(tmp_path: Any) -> None:
     block = bd.csv_block(
         [
             ("symbol", pa.array(["A", "A"])),
-            ("ts", pa.array(ts, bd.TS_TYPE)),
+            ("ts", pa.array(ts, TS_TYPE)),
             ("x", pa.array([0.1 + 0.2, np.nan])),
         ]
     )
-    schema = pa.schema([("symbol", pa.string()), ("ts", bd.TS_TYPE), ("x", pa.float64())])
+    schema = pa.schema([("symbol", pa.string()), ("ts", TS_TYPE), ("x", pa.float64())])
     path = tmp_path / "sink"
     path.mkdir()
     (path / "part-0.csv").write_text(block + "\n")
@@ -144,7 +145,9 @@ def test_buckets_are_stable_and_spread() -> None:
 
 def test_chunks_and_their_sizes(tmp_path: Any) -> None:
     assert fj.chunk_size(None, 20) == fj.CHUNK_LINES
-    assert fj.chunk_size(200, 20) == 4  # a replay chunk every bundle
+    assert fj.chunk_size(200, 20) == 2  # a replay chunk every 10 ms (or bundle_ms if less)
+    assert fj.chunk_size(20_000, 50) == 200
+    assert fj.chunk_size(20_000, 5) == 100
     assert fj.chunk_size(1, 20) == 1
     assert fj.chunk_size(1e9, 50) == fj.MAX_CHUNK_LINES
     lines = [f"A,{i * 1000},1,1,1,1,1" for i in range(10)]
@@ -318,3 +321,35 @@ def test_late_duplicate_and_bad_bars_go_to_their_sinks() -> None:
         "high < low|AAA,360000000,10,9,11,10.5,100",
     ]
     assert len(sinks["factors"]) == 5
+
+
+def test_names_with_commas_are_quoted_and_read_back(tmp_path: Any) -> None:
+    """A sweep cell's strategy is named like sweep[fast=5,slow=20]: both pipelines quote it."""
+    from streambt.backends.flink.sinks import read_simulation, schema_of, write_header
+
+    name = "sweep[fast=5,slow=20]"
+    assert fo.quote(name) == '"sweep[fast=5,slow=20]"' and fo.quote("AAA") == "AAA"
+    assert fo.quote('a"b') == '"a""b"'
+    ts = np.array([1577836800000000], dtype=np.int64)
+    block = bd.csv_block(
+        [
+            ("strategy", pa.array([name])),
+            ("symbol", pa.array(["AAA"])),
+            ("ts", pa.array(["2020-01-01T00:00:00.000000Z"])),
+            ("cash", pa.array([1.0])),
+            ("position", pa.array([0.0])),
+            ("equity", pa.array([1.0])),
+            ("seq", pa.array([0])),
+        ],
+        [name, "AAA"],
+    )
+    # codes start at 1 (status NEW, side BUY, ...)
+    events = {"orders": {c: np.ones(1, dtype=np.int64) for c in fo.EVENT_COLUMNS["orders"]}}
+    events["orders"]["created_ts"] = ts
+    lines = [line for _, line in fo.event_lines(name, "AAA", events, 1)]
+    for table, text in (("equity", block), ("orders", "\n".join(lines))):
+        write_header(tmp_path / table, schema_of(table))
+        (tmp_path / table / "part-0.csv").write_text(text + "\n")
+    tables = read_simulation(tmp_path)
+    assert tables["equity"].column("strategy").to_pylist() == [name]
+    assert tables["orders"].column("strategy").to_pylist() == [name]
