@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 ORDER = ["symbol", "ts"]
 #: the block of strategies a row of a by-block Simulate stage goes to
 BLOCK = "_block"
+#: tasks per core for a Simulate stage's groups
+PARTITIONS_PER_CORE = 4
 #: result tables of a simulation, with the columns that order them
 SIM_TABLES: dict[str, pa.Schema] = {
     "equity": EQUITY_SCHEMA,
@@ -230,6 +232,12 @@ class SparkBatch:
             return self.simulate_by_symbol(frame, stage.blocks[0], universes, key)
         return self.simulate_by_block(frame, stage.shared, stage.blocks, universes)
 
+    def partitions(self, groups: int) -> int:
+        """Tasks for ``groups`` groups: up to four per core. Hashing a few keys into as many
+        partitions as cores can leave a core idle; more, smaller tasks even the load out (and
+        adaptive execution does not merge an explicit repartition back into one)."""
+        return max(1, min(groups, PARTITIONS_PER_CORE * self.spark.sparkContext.defaultParallelism))
+
     def simulate_by_symbol(
         self,
         frame: DataFrame,
@@ -251,7 +259,8 @@ class SparkBatch:
         )
         layout = Layout.of({**parts, **sim_parts})
         fn = simulate_fn(self.graph, nodes, dict(universes), layout, with_bars, set(sim_parts))
-        records = frame.groupBy(key).applyInArrow(fn, schema=from_arrow_schema(layout.schema))
+        spread = frame.repartition(self.partitions(count_symbols(universes)), key)
+        records = spread.groupBy(key).applyInArrow(fn, schema=from_arrow_schema(layout.schema))
         records = self.keep(records)
         self.records, self.layout = records, layout
         out = layout.unpack(records, "bars") if with_bars else frame
@@ -274,8 +283,7 @@ class SparkBatch:
             frame = self.keep(frame)  # read by the blocks and collected as the factors
         exploded = explode(frame, blocks)
         groups = len(blocks) * count_symbols(universes)
-        partitions = min(groups, 4 * self.spark.sparkContext.defaultParallelism)
-        exploded = exploded.repartition(partitions, BLOCK, "symbol")
+        exploded = exploded.repartition(self.partitions(groups), BLOCK, "symbol")
         with_bars = factors and any(b.outputs for b in blocks)
         sim_parts = self.sim_parts()
         parts: dict[str, pa.Schema] = {}
