@@ -23,7 +23,13 @@ Options (``cb.run(backend="flink", ..., option=value)``):
 - ``print_sinks``: tables to print too, e.g. ``("orders", "trades")``;
 - ``latency``: write ``out/latency`` (wall-clock bar entry and order exit);
 - ``bundle_ms``: longest a Python worker holds rows (default 20): lower is
-  lower latency, higher is more throughput.
+  lower latency, higher is more throughput;
+- ``release_ms``: the bundled pipeline's ingest releases bars at most this
+  often (default 50): fewer, bigger bundles per symbol, against latency;
+- ``placement``: ``"relational"`` (windowed nodes as Flink SQL) or
+  ``"kernels"`` (every node a kernel, bars in bundles: the fast path);
+- ``sink_format``: ``"csv"``, or ``"parquet"`` to also write
+  ``out/<table>.parquet`` when the run ends.
 
 Examples
 --------
@@ -104,6 +110,7 @@ class FlinkBackend(Backend):
         print_sinks: Sequence[str] = (),
         latency: bool = False,
         bundle_ms: int = 20,
+        release_ms: int = 50,
         placement: str = "relational",
         sink_format: str = "csv",
     ) -> None:
@@ -164,6 +171,11 @@ class FlinkBackend(Backend):
                 f"flink backend: bundle_ms must be a positive integer, got {bundle_ms!r}"
             )
         self.bundle_ms = bundle_ms
+        if isinstance(release_ms, bool) or not isinstance(release_ms, int) or release_ms < 0:
+            raise BackendError(
+                f"flink backend: release_ms must be an integer >= 0 (ms), got {release_ms!r}"
+            )
+        self.release_ms = release_ms
         self.placement = placement
         self.sink_format = sink_format
         self.lowering = IbisLowering()
@@ -198,6 +210,7 @@ class FlinkBackend(Backend):
             self.print_sinks,
             self.latency,
             self.bundle_ms,
+            self.release_ms,
         )
 
     def run(self, cerebro: Cerebro, plan: Plan) -> Result:

@@ -114,6 +114,9 @@ def parse_chunk(
     reason): used for lines the vectorized path cannot judge, so both paths give
     the same verdicts.
     """
+    fast = _arrow_parse(lines, extra)
+    if fast is not None:
+        return _judge(lines, list(range(len(lines))), extra, parse_line, *fast)
     width = 7 + extra
     rows: list[list[str]] = []
     index: list[int] = []
@@ -141,6 +144,64 @@ def parse_chunk(
         more = [np.array([x or "nan" for x in c], dtype=np.float64) for c in cols[7:]]
     except (ValueError, OverflowError):
         return _slow(lines, index, extra, parse_line)
+    return _judge(
+        lines, index, extra, parse_line, np.array(cols[0], dtype=object), ts, values, more
+    )
+
+
+def _arrow_parse(
+    lines: Sequence[str], extra: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]] | None:
+    """Arrow's CSV reader over a chunk of plain lines (integer times, no header or blank line);
+    None when it cannot read them as such (the line-by-line path decides then)."""
+    if len(lines) < 8 or any(not line or line.startswith("symbol,") for line in lines):
+        return None
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    text = "\n".join(lines)
+    if "+" in text:  # Arrow reads "+1000" as a time, the line parser does not: let it judge
+        return None
+    names = ["symbol", "ts", *BAR_FIELDS, *(f"x{k}" for k in range(extra))]
+    types = {n: pa.float64() for n in names[2:]}
+    types.update({"symbol": pa.string(), "ts": pa.int64()})
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode()),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pacsv.ParseOptions(quote_char=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=[""], strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeError):
+        return None
+    if table.num_rows != len(lines):
+        return None
+    symbols = table.column("symbol").to_numpy(zero_copy_only=False)
+    ts = table.column("ts").to_numpy()
+    values = np.vstack([table.column(f).to_numpy() for f in BAR_FIELDS])
+    more = [table.column(f"x{k}").to_numpy() for k in range(extra)]
+    return symbols, ts, values, more
+
+
+def _judge(
+    lines: Sequence[str],
+    index: list[int],
+    extra: int,
+    parse_line: Any,
+    symbols: np.ndarray,
+    ts: np.ndarray,
+    values: np.ndarray,
+    more: list[np.ndarray],
+) -> tuple[dict[str, Any], list[int], list[str]]:
+    """Parsed columns -> the bars that pass the checks, and ``reason|line`` of the others."""
+    rejected: list[str] = []
+    if ts.dtype != np.int64:  # a column of nulls reads as floats: the per-line verdict
+        return _slow(lines, index, extra, parse_line)
+    values = np.asarray(values, dtype=np.float64)
     o, h, lo, c, v = values
     with np.errstate(invalid="ignore"):
         prices = np.isfinite(values[:4]).all(axis=0) & (values[:4] > 0).all(axis=0)
@@ -154,9 +215,7 @@ def parse_chunk(
         index = [index[j] for j in keep]
         ts, o, h, lo, c, v = (a[keep] for a in (ts, o, h, lo, c, v))
         more = [m[keep] for m in more]
-        symbols = np.array([cols[0][j] for j in keep], dtype=object)
-    else:
-        symbols = np.array(cols[0], dtype=object)
+        symbols = symbols[keep]
     out: dict[str, Any] = {"symbol": symbols, "ts": ts}
     out.update(zip(BAR_FIELDS, (o, h, lo, c, v), strict=True))
     out.update({f"x{k}": m for k, m in enumerate(more)})

@@ -75,6 +75,7 @@ class FlinkJob:
         print_sinks: tuple[str, ...] = (),
         latency: bool = False,
         bundle_ms: int = 20,
+        release_ms: int = 50,
     ) -> None:
         unsupported = [s.kind for s in plan.stages if s.kind in (RESAMPLE, ALIGN)]
         if unsupported:
@@ -93,6 +94,7 @@ class FlinkJob:
         self.print_sinks = print_sinks
         self.latency = latency
         self.bundle_ms = bundle_ms
+        self.release_ms = release_ms
         _RUNS[0] += 1
         self.run_id = f"sbt{_RUNS[0]}_{int(time.time() * 1000) % 10**8}"
 
@@ -182,7 +184,7 @@ class FlinkJob:
         records = records.set_parallelism(1)
         ingest = (
             records.key_by(lambda _: 0, key_type=Types.INT())
-            .process(bd.Ingest(extra, self.delay_ms, self.bundle_ms), output_type=bd.bundle_type())
+            .process(bd.Ingest(extra, self.delay_ms, self.release_ms), output_type=bd.bundle_type())
             .set_parallelism(1)
             .name("ingest")
         )
@@ -494,7 +496,7 @@ def chunk_size(rate: float | None, bundle_ms: int) -> int:
 
     A bar waits in the ingest for a later bar (the watermark) and the last bars of
     a chunk wait for the next chunk, so chunks stay short; the ingest releases
-    bundles every ``bundle_ms`` whatever the chunks.
+    bundles every ``release_ms`` whatever the chunks.
     """
     if rate is None:
         return CHUNK_LINES

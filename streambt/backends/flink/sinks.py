@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -174,17 +175,23 @@ def write_parquet(out: Path, result: Any) -> list[Path]:
 
 def _split(table: pa.Table) -> list[tuple[tuple[str, str], pa.Table]]:
     """(strategy, symbol) runs of a table ordered by them."""
-    strategies = table.column("strategy").to_pylist()
-    symbols = table.column("symbol").to_pylist()
-    parts, start = [], 0
-    for i in range(1, len(strategies) + 1):
-        if i == len(strategies) or (strategies[i], symbols[i]) != (
-            strategies[start],
-            symbols[start],
-        ):
-            parts.append(((strategies[start], symbols[start]), table.slice(start, i - start)))
-            start = i
-    return parts
+    n = table.num_rows
+    if n == 0:
+        return []
+    changed = None
+    for name in ("strategy", "symbol"):
+        col = table.column(name).combine_chunks()
+        step = pc.not_equal(col.slice(1), col.slice(0, n - 1))
+        changed = step if changed is None else pc.or_(changed, step)
+    assert changed is not None
+    starts = [0, *(np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist()]
+    ends = [*starts[1:], n]
+    strategies = table.column("strategy").take(starts).to_pylist()
+    symbols = table.column("symbol").take(starts).to_pylist()
+    return [
+        ((strategies[i], symbols[i]), table.slice(a, b - a))
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True))
+    ]
 
 
 def _duplicates(table: pa.Table) -> str:

@@ -88,7 +88,21 @@ LINES = [
 ]
 
 
-@pytest.mark.parametrize("lines", [LINES, [ln for ln in LINES if "T00:06" not in ln]])
+#: numeric lines of the right width only: Arrow's CSV reader takes them, the checks judge
+NUMERIC = [
+    ln for ln in LINES[1:] if ln and ln.count(",") == 6 and "T00" not in ln and "notatime" not in ln
+] + ['"AAA",1577837400000000,10,11,9,10.5,5', "AAA,1577837460000000,10,11,9,10.5,5"]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        LINES,  # a header, a blank line, ISO times: line by line
+        [ln for ln in LINES if "T00:06" not in ln],
+        NUMERIC,  # the Arrow path
+        [*NUMERIC, "AAA,+1577837520000000,10,11,9,10.5,5"],  # "+": line by line again
+    ],
+)
 def test_parse_chunk_gives_the_per_line_verdicts(lines: list[str]) -> None:
     cols, kept, rejected = parse_chunk(lines, 0, fo.parse_bar)
     want_rows, want_rejected = [], []
@@ -103,6 +117,13 @@ def test_parse_chunk_gives_the_per_line_verdicts(lines: list[str]) -> None:
     assert cols["ts"].tolist() == [fo.to_us(r[1]) for r in want_rows]
     assert cols["close"].tolist() == [r[5] for r in want_rows]
     assert [lines[i] for i in kept] == [ln for ln in lines if fo.parse_bar(ln, 0, 0) in want_rows]
+
+
+def test_the_arrow_path_is_taken_for_plain_numeric_chunks() -> None:
+    from streambt.backends.flink.bundles import _arrow_parse
+
+    assert _arrow_parse(NUMERIC, 0) is not None
+    assert _arrow_parse(LINES, 0) is None  # header and blank lines
 
 
 def test_parse_chunk_reads_cache_columns_with_empty_cells_as_nan() -> None:
