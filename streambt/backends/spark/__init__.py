@@ -112,6 +112,11 @@ class SparkBackend(Backend):
             True, "cached columns read by Spark and joined on (symbol, ts)"
         ),
         ("batch", "metrics"): Support(True, "metrics_expr on ibis pyspark tables"),
+        ("batch", "simulate"): Support(
+            True,
+            "groupBy(block of strategies, symbol).applyInArrow; kernels several blocks read run "
+            "once per symbol before them (sweep_key='auto' | 'cell' | 'symbol')",
+        ),
         ("stream", "resample"): Support(True, "higher-timeframe buckets in the per-symbol state"),
         ("stream", "align"): Support(True, "as-of values kept in the per-symbol state"),
         ("stream", "cache"): Support(

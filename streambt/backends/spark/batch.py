@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 from ibis.formats.pyarrow import PyArrowData
 from pyspark import StorageLevel
@@ -43,6 +44,7 @@ from ...graph.frames import BASE, frame_of
 from ...io.feeds import BAR_SCHEMA, TS_TYPE
 from ...io.resample import RESAMPLED_SCHEMA, resample_bars
 from ...io.timeframes import Timeframe
+from ...kernels import SimulationKernel
 from ...metrics import bar_frame, metrics_from_bars
 from ...ops.base import OpKind
 from ..event_tables import EVENT_SCHEMAS, POSITION_SCHEMA
@@ -189,6 +191,11 @@ class SparkBatch:
             table(frame)
         return frames, sims
 
+    def keep_records(self, records: DataFrame) -> DataFrame:
+        """The simulation records, kept when the metrics read them after the collect (else
+        the collect is their one reader: caching them would only cost)."""
+        return self.keep(records) if "metrics" in self.collected else records
+
     def keep(self, df: DataFrame) -> DataFrame:
         kept = df.persist(StorageLevel.MEMORY_AND_DISK)
         self.persisted.append(kept)
@@ -261,7 +268,7 @@ class SparkBatch:
         fn = simulate_fn(self.graph, nodes, dict(universes), layout, with_bars, set(sim_parts))
         spread = frame.repartition(self.partitions(count_symbols(universes)), key)
         records = spread.groupBy(key).applyInArrow(fn, schema=from_arrow_schema(layout.schema))
-        records = self.keep(records)
+        records = self.keep_records(records)
         self.records, self.layout = records, layout
         out = layout.unpack(records, "bars") if with_bars else frame
         self.records_bars = out if with_bars else None
@@ -303,7 +310,7 @@ class SparkBatch:
         records = exploded.groupBy(BLOCK, "symbol").applyInArrow(
             fn, schema=from_arrow_schema(layout.schema)
         )
-        records = self.keep(records)
+        records = self.keep_records(records)
         self.records, self.layout = records, layout
         self.block_outputs = [b.outputs for b in blocks] if with_bars else []
         return frame, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
@@ -427,7 +434,7 @@ def simulate_fn(
     wanted: set[str],
 ) -> Callable[[pa.Table], pa.Table]:
     def apply(table: pa.Table) -> pa.Table:
-        runner = KernelRunner(graph, nodes, universes)
+        runner = runner_for(graph, nodes, universes, wanted)
         bars = runner.feed(table.sort_by([(k, "ascending") for k in ORDER]))
         tables = sim_tables(runner.finish(), wanted)
         if with_bars:
@@ -435,6 +442,46 @@ def simulate_fn(
         return layout.pack(tables)
 
     return apply
+
+
+class EventsRunner(KernelRunner):
+    """A :class:`KernelRunner` that keeps the strategies' events but builds no per-bar
+    equity or position tables: what a run that collects neither (nor the metrics) needs.
+    Making those tables costs several times the simulation itself."""
+
+    def _simulate_node(
+        self,
+        node: Node,
+        inputs: dict[str, np.ndarray],
+        bars: pa.Table,
+        slices: list[tuple[str, int, int]],
+        ts_all: np.ndarray,
+    ) -> None:
+        kernel = self.kernels[node.id]
+        assert isinstance(kernel, SimulationKernel)
+        name = node.param_dict["name"]
+        start = node.param_dict.get("start")
+        data_id = next(k.node_id for role, k in node.inputs if role in node.op.data_fields)
+        universe = self.universes[data_id]
+        for sym, s, e in slices:
+            if sym not in universe:
+                continue
+            cols = {"ts": ts_all[s:e], **{r: v[s:e] for r, v in inputs.items()}}
+            # As KernelRunner: the warm-up feeds the indicators and decides nothing.
+            first = 0 if start is None else int(np.searchsorted(cols["ts"], start, side="left"))
+            if first:
+                cols["signal"] = np.where(np.arange(e - s) < first, np.nan, cols["signal"])
+            state, _, events = kernel.step_events(self._state(node.id, sym), cols)
+            self.states[(node.id, sym)] = state
+            self.sim_output.add_events(name, sym, events)
+
+
+def runner_for(
+    graph: Graph, nodes: list[Node], universes: dict[str, frozenset[str]], wanted: set[str]
+) -> KernelRunner:
+    """The kernel host for the tables ``wanted``."""
+    per_bar = bool(wanted & {"equity", "positions"})
+    return (KernelRunner if per_bar else EventsRunner)(graph, nodes, universes)
 
 
 def count_symbols(universes: Mapping[str, frozenset[str]]) -> int:
@@ -497,7 +544,7 @@ def block_fn(
         nodes, inputs, outputs = blocks[block]
         cols = {"symbol": table.column("symbol"), "ts": table.column("ts")}
         cols.update({name: table.column(f"_s{j}") for j, name in enumerate(inputs)})
-        runner = KernelRunner(graph, nodes, universes)
+        runner = runner_for(graph, nodes, universes, wanted)
         bars = runner.feed(pa.table(cols).sort_by([(k, "ascending") for k in ORDER]))
         tables = sim_tables(runner.finish(), wanted)
         if with_bars:

@@ -306,7 +306,20 @@ class FileBars:
     # -- validation -------------------------------------------------------------------
     def validate(self, bars: DataFrame, ts_note: str | None) -> list[str]:
         """Run the checks as one aggregation; raise the first error as validation.py does."""
-        feed, policy = self.name, self.feed.policy
+        got = self.checks(bars, exact_order=False)
+        if got["n_unsorted"]:
+            # Out of order somewhere: the exact check (each row against the latest time
+            # before it in the input) names and counts the rows as validation.py does.
+            got = self.checks(bars, exact_order=True)
+        return self.report(got, ts_note)
+
+    def checks(self, bars: DataFrame, exact_order: bool) -> dict[str, Any]:
+        """Every check's count and first row, in one aggregation.
+
+        Without ``exact_order`` the input order is checked against the time order alone:
+        rows are in time order when, sorted by (ts, position), their positions increase.
+        That needs no second sort, and tells only whether some row is out of order.
+        """
         pos, ts = F.col(POS), F.col("ts")
         micros = F.unix_micros(ts)
         v = {f: F.col(f) for f in BAR_FIELDS}
@@ -316,12 +329,16 @@ class FileBars:
         # One order for the duplicates and the steps: a repeated timestamp follows its first
         # occurrence (ties by position), so the row before a duplicate is where it first came.
         by_time = Window.partitionBy("symbol").orderBy("ts", POS)
+        order: dict[str, Column] = (
+            {"_top": F.max(micros).over(before), "_holder": F.max_by(pos, micros).over(before)}
+            if exact_order
+            else {"_desc": F.lag(pos).over(by_time) > pos, "_holder": F.lit(None).cast("long")}
+        )
         a = bars.withColumns(
             {
                 "_dup": F.lag(micros).over(by_time) == micros,
                 "_first": F.lag(pos).over(by_time),
-                "_top": F.max(micros).over(before),
-                "_holder": F.max_by(pos, micros).over(before),
+                **order,
                 "_step": micros - F.lag(micros).over(by_time),
                 "_after": F.lag(micros).over(by_time),
             }
@@ -340,7 +357,7 @@ class FileBars:
         checks: dict[str, Column] = {
             "null_ts": ts.isNull(),
             "duplicates": ts.isNotNull() & F.coalesce(F.col("_dup"), F.lit(False)),
-            "unsorted": micros < F.col("_top"),
+            "unsorted": micros < F.col("_top") if exact_order else F.col("_desc"),
             "nulls": _any(missing.values()),
             "non_positive": _any(nonpos.values()),
             "negative_volume": v["volume"] < 0,
@@ -375,14 +392,20 @@ class FileBars:
                 F.count(F.when(cond, 1)).alias(f"n_{name}"),
                 F.min(F.when(cond, row)).alias(f"first_{name}"),
             ]
-        got = a.agg(*aggs).collect()[0].asDict(recursive=True)
+        got: dict[str, Any] = a.agg(*aggs).collect()[0].asDict(recursive=True)
+        return got
+
+    def report(self, got: dict[str, Any], ts_note: str | None) -> list[str]:
+        """Raise the first failing check's error as validation.py does; the symbols."""
+        feed, policy = self.name, self.feed.policy
+        interval = _interval_us(self.feed)
         if got["rows"] == 0:
             if self.feed.start is not None or self.feed.end is not None:
                 raise DataError(f"{feed}: no bars in {self.feed._range_text()}; widen the range")
             raise DataError(
                 f"{feed}: the feed has no rows; pass a file or frame with at least one bar"
             )
-        if "_ts_text" in unparsed and got["n__ts_text"]:
+        if got.get("n__ts_text"):
             r = got["first__ts_text"]
             raise DataError(
                 f"{feed}: cannot parse the time column as timestamps (row {r['pos']}: "
@@ -404,7 +427,7 @@ class FileBars:
         if self.feed.start is not None and not got["inside"]:
             raise DataError(f"{feed}: no bars in {self.feed._range_text()}; widen the range")
         if report.reported:
-            warnings.warn(report.summary(), DataWarning, stacklevel=4)
+            warnings.warn(report.summary(), DataWarning, stacklevel=5)
         return sorted(got["symbols"])
 
 
