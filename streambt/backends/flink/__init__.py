@@ -270,6 +270,51 @@ def assemble(cerebro: Cerebro, plan: Plan, built: Built) -> Result:
         metrics=lambda: local_metrics(plan, tables, cerebro) if tables else pa.table({}),
         plan=plan,
         frames={},
+        positions=positions(cerebro, plan, tables["equity"], factors),
+    )
+
+
+def positions(cerebro: Cerebro, plan: Plan, equity: pa.Table, factors: pa.Table) -> pa.Table:
+    """Units held per bar, as the local hosts give them: the equity rows' positions, priced
+    at the close each strategy decided on (from the factors), valued position x price."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from ..event_tables import POSITION_SCHEMA
+
+    if equity.num_rows == 0:
+        return POSITION_SCHEMA.empty_table()
+    graph = cerebro.graph
+    closes = {}
+    for node in (n for s in plan.stages_of(SIMULATE) for n in s.nodes):
+        refs = dict(node.inputs)
+        if "close" in refs:
+            closes[node.param_dict["name"]] = graph.node(refs["close"].node_id).column(
+                refs["close"].output
+            )
+    rows = equity.append_column("_row", pa.array(np.arange(equity.num_rows)))
+    parts = []
+    for column in sorted(set(closes.values())):
+        names = pa.array([n for n, c in closes.items() if c == column], pa.string())
+        mine = rows.filter(pc.is_in(rows.column("strategy"), value_set=names))
+        prices = factors.select(["symbol", "ts", column]).rename_columns(["symbol", "ts", "price"])
+        parts.append(mine.join(prices, keys=["symbol", "ts"], join_type="left outer"))
+    joined = pa.concat_tables(parts).sort_by("_row")
+    position, price = joined.column("position"), joined.column("price")
+    computed = {
+        "strategy": joined.column("strategy"),
+        "symbol": joined.column("symbol"),
+        "ts": joined.column("ts"),
+        "position": position,
+        "price": price,
+        "value": pc.multiply(position, price),
+    }
+    return pa.table(
+        {
+            f.name: computed[f.name] if f.name in computed else pa.nulls(joined.num_rows, f.type)
+            for f in POSITION_SCHEMA
+        },
+        schema=POSITION_SCHEMA,
     )
 
 

@@ -25,7 +25,7 @@ from streambt.errors import BackendError, InvalidParameterError
 
 from ...parity.test_parity import assert_tables_equal
 
-TABLES = ("factors", "orders", "fills", "trades", "equity", "metrics")
+TABLES = ("factors", "orders", "fills", "trades", "equity", "positions", "metrics")
 #: the per-row pipeline (windowed nodes in Flink SQL) and the bundled one (every node a kernel)
 PLACEMENTS = ("relational", "kernels")
 

@@ -12,7 +12,7 @@ from streambt.errors import UnsupportedError
 from ...parity.cases import CASES
 from ...parity.test_parity import assert_tables_equal
 
-TABLES = ("factors", "orders", "fills", "trades", "equity", "metrics")
+TABLES = ("factors", "orders", "fills", "trades", "equity", "positions", "metrics")
 
 
 def _unsupported(case: str) -> bool:
