@@ -230,7 +230,7 @@ class SparkBatch:
         key: str,
     ) -> tuple[DataFrame, dict[str, DataFrame]]:
         """One pass of the kernels and simulations; the frame with its new columns, and the
-        simulation tables, all read from one persisted record table."""
+        simulation tables, all read from one record table (cached when read twice)."""
         strategies = sum(1 for n in nodes if n.kind is OpKind.SIMULATION)
         symbols = count_symbols(universes)
         cores = self.spark.sparkContext.defaultParallelism
@@ -285,8 +285,8 @@ class SparkBatch:
         symbol first; then each symbol's rows go to every block, with the columns it reads."""
         factors = "factors" in self.collected
         if shared:
-            frame = self.keep(scan(frame, self.graph, list(shared), universes, "symbol"))
-        elif factors:
+            frame = scan(frame, self.graph, list(shared), universes, "symbol")
+        if factors:
             frame = self.keep(frame)  # read by the blocks and collected as the factors
         exploded = explode(frame, blocks)
         groups = len(blocks) * count_symbols(universes)
