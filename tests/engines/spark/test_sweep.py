@@ -43,25 +43,16 @@ def _same(got: sb.Result, want: sb.Result, what: str) -> None:
     assert got.cells == want.cells
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        # Every node a kernel; one group per (cell, symbol): the SMAs and EMAs run once per
-        # symbol first, each cell's cross in its own group, and the factors are put together.
-        {"placement": "kernels", "sweep_key": "cell"},
-        # The defaults: SMAs and crosses in Spark SQL; blocks of cells x symbols (two groups
-        # per core). One group per symbol is the parity suite's path.
-        {"sweep_key": "auto"},
-    ],
-    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
-)
-def test_a_sweep_equals_duckdb_table_by_table(
-    spark: object, two_symbols: pd.DataFrame, options: dict
+def test_a_sweep_keyed_by_cell_equals_duckdb_table_by_table(
+    spark: object, two_symbols: pd.DataFrame
 ) -> None:
+    """Every node a kernel; one group per (cell, symbol): the SMAs and EMAs run once per symbol
+    first, each cell's cross in its own group, and the factors are put together from both.
+    (The default keying and placement run the parity suite's sweep case.)"""
     cb = _sweep(two_symbols)
     want = cb.run()
     assert want.trades.num_rows > 0 and len(want.cells) == 6
-    _same(cb.run(backend="spark", **options), want, str(options))
+    _same(cb.run(backend="spark", placement="kernels", sweep_key="cell"), want, "cell")
 
 
 def test_shared_indicators_are_placed_once_and_each_cell_keeps_its_own(
