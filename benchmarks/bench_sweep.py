@@ -328,6 +328,23 @@ def child(engine: str, root: Path, args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- report
 
 
+def machine_info_with_spark() -> dict[str, Any]:
+    """:func:`common.machine_info` plus pyspark's version and the Java that runs it."""
+    from importlib import metadata
+
+    info = machine_info()
+    try:
+        info["packages"]["pyspark"] = metadata.version("pyspark")
+    except metadata.PackageNotFoundError:
+        info["packages"]["pyspark"] = "not installed"
+    try:
+        done = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60)
+        info["java"] = (done.stderr or done.stdout).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        info["java"] = "not found"
+    return info
+
+
 def compare(a: pa.Table, b: pa.Table) -> dict[str, Any]:
     """Trade counts equal and PnL within 1e-6 relative, per (strategy, symbol)."""
     by = [("strategy", "ascending"), ("symbol", "ascending")]
@@ -421,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             "sweep_key": args.spark_sweep_key,
             "conf": args.spark_conf,
         },
-        "machine": machine_info(),
+        "machine": machine_info_with_spark(),
         "engines": results,
         "totals": totals,
         "checks": checks,
