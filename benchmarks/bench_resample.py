@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -66,7 +65,10 @@ def make_dataset(root: Path, symbols: int, bars: int) -> Path:
         part = root / f"symbol=S{k:03d}"
         part.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(df, preserve_index=False)
-        pq.write_table(table.cast(table.schema.set(0, pa.field("ts", pa.timestamp("us", tz="UTC")))), part / "part-0.parquet")
+        pq.write_table(
+            table.cast(table.schema.set(0, pa.field("ts", pa.timestamp("us", tz="UTC")))),
+            part / "part-0.parquet",
+        )
     done.write_text("ok\n")
     return root
 
@@ -78,12 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engines", default="duckdb,duckdb-kernels,polars")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    root = make_dataset(HERE / "out" / f"minute_{args.symbols}x{args.bars}", args.symbols, args.bars)
+    root = make_dataset(
+        HERE / "out" / f"minute_{args.symbols}x{args.bars}", args.symbols, args.bars
+    )
     results = {}
     for engine in args.engines.split(","):
         backend = "duckdb" if engine.startswith("duckdb") else engine
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", CHILD, str(root), engine], capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(root), engine], capture_output=True, text=True
+        )
         if done.returncode != 0:
             results[engine] = {"error": done.stderr.strip().splitlines()[-1]}
             continue
@@ -93,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         r["peak_over_read"] = r["peak_bytes"] / r["read_bytes"]
         r["backend"] = backend
         results[engine] = r
-    report = {"symbols": args.symbols, "bars": args.bars, "machine": machine_info(), "engines": results}
+    report = {
+        "symbols": args.symbols,
+        "bars": args.bars,
+        "machine": machine_info(),
+        "engines": results,
+    }
     for engine, r in results.items():
         if "error" in r:
             print(f"{engine:>15}: failed: {r['error']}")

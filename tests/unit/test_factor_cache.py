@@ -116,7 +116,9 @@ def test_cache_with_several_timeframes_stores_only_base_columns(tmp_path: Path) 
         cb = sb.Cerebro()
         data = cb.add_data(sb.feeds.from_pandas(df, symbol="X"), timeframe="1min")
         hourly = cb.add_indicator(sb.ind.sma, cb.resample(data, "1h")["close"], window=3)
-        cb.add_indicator(sb.sig.cross, cb.add_indicator(sb.ind.ema, data["close"], window=30), hourly)
+        cb.add_indicator(
+            sb.sig.cross, cb.add_indicator(sb.ind.ema, data["close"], window=30), hourly
+        )
         return cb
 
     first = build().run(cache=tmp_path)

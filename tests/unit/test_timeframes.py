@@ -25,8 +25,17 @@ def minute_bars(start: str, n: int, price: float = 100.0, symbol: str = "X") -> 
     """Minute bars whose close is the minute index: easy to check by hand."""
     ts = pd.date_range(start, periods=n, freq="1min", tz="UTC")
     close = price + np.arange(n, dtype=float)
-    return pd.DataFrame({"ts": ts, "open": close, "high": close + 0.5, "low": close - 0.5,
-                         "close": close, "volume": np.ones(n), "symbol": symbol})
+    return pd.DataFrame(
+        {
+            "ts": ts,
+            "open": close,
+            "high": close + 0.5,
+            "low": close - 0.5,
+            "close": close,
+            "volume": np.ones(n),
+            "symbol": symbol,
+        }
+    )
 
 
 def test_an_hour_bar_is_first_seen_at_the_close_of_the_last_minute() -> None:
@@ -43,7 +52,9 @@ def test_an_hour_bar_is_first_seen_at_the_close_of_the_last_minute() -> None:
         assert hours["ts"].dt.strftime("%H:%M").tolist() == ["09:00", "10:00"]
         assert hours["close"].tolist() == [159.0, 219.0]  # close of 09:59 and 10:59
         assert hours["open"].tolist() == [100.0, 160.0] and hours["volume"].tolist() == [60.0, 60.0]
-        asof = res.factors.column(cb.graph.node(dict(seen.node.inputs)["b"].node_id).column("value")).to_pylist()
+        asof = res.factors.column(
+            cb.graph.node(dict(seen.node.inputs)["b"].node_id).column("value")
+        ).to_pylist()
         # the lag of the hourly close is known from the 10:00 bar's close (11:00), i.e. at the 10:59 minute
         minute = pd.Index(df["ts"].dt.strftime("%H:%M"))
         assert asof[minute.get_loc("10:58")] is None and asof[minute.get_loc("10:59")] == 159.0
@@ -60,7 +71,9 @@ def test_daily_bars_follow_the_exchange_time_zone() -> None:
     res = cb.run()
     days = res.frames["1d@America/New_York"].to_pandas()
     assert days["ts"].tolist() == [pd.Timestamp("2024-01-01 05:00", tz="UTC")]
-    assert days["close"].tolist() == [100.0 + 119]  # last minute before 05:00 UTC is 04:59, index 119
+    assert days["close"].tolist() == [
+        100.0 + 119
+    ]  # last minute before 05:00 UTC is 04:59, index 119
     tf = Timeframe.parse("1d", "America/New_York")
     dst_day = pd.Timestamp("2024-03-10 12:00", tz="UTC").value // 1000
     start = tf.bucket_starts(np.array([dst_day]))
@@ -69,8 +82,12 @@ def test_daily_bars_follow_the_exchange_time_zone() -> None:
 
 @pytest.fixture(scope="module")
 def two_symbols() -> pd.DataFrame:
-    a = sb.feeds.synthetic_bars(2500, seed=1, interval="1min", start="2024-01-02 09:30").assign(symbol="AAA")
-    b = sb.feeds.synthetic_bars(1900, seed=2, interval="1min", start="2024-01-02 10:07", price=50).assign(symbol="BBB")
+    a = sb.feeds.synthetic_bars(2500, seed=1, interval="1min", start="2024-01-02 09:30").assign(
+        symbol="AAA"
+    )
+    b = sb.feeds.synthetic_bars(
+        1900, seed=2, interval="1min", start="2024-01-02 10:07", price=50
+    ).assign(symbol="BBB")
     return pd.concat([a, b], ignore_index=True)
 
 
@@ -88,7 +105,9 @@ def _mtf(df: pd.DataFrame) -> tuple[sb.Cerebro, dict[str, sb.Ref]]:
     return cb, {"pulse": pulse, "h_sma": h_sma, "regime": regime}
 
 
-def test_multi_symbol_multi_timeframe_strategy_is_equal_on_every_engine(two_symbols: pd.DataFrame) -> None:
+def test_multi_symbol_multi_timeframe_strategy_is_equal_on_every_engine(
+    two_symbols: pd.DataFrame,
+) -> None:
     cb, refs = _mtf(two_symbols)
     want = cb.run()
     assert want.trades.num_rows > 5
@@ -98,7 +117,9 @@ def test_multi_symbol_multi_timeframe_strategy_is_equal_on_every_engine(two_symb
         got = cb.run(engine, **opts)
         for sym in ("AAA", "BBB"):
             for ref in refs.values():
-                np.testing.assert_allclose(got.values(ref, sym), want.values(ref, sym), rtol=1e-12, equal_nan=True)
+                np.testing.assert_allclose(
+                    got.values(ref, sym), want.values(ref, sym), rtol=1e-12, equal_nan=True
+                )
         assert got.trades.equals(want.trades), (engine, opts)
         assert got.equity.equals(want.equity)
 
@@ -120,7 +141,7 @@ def test_moving_a_higher_timeframe_bar_one_step_earlier_is_caught(
         return original(table, tf) + (60_000_000 if "closes_at" not in table.column_names else 0)
 
     monkeypatch.setattr(local, "decision_times", one_bar_early)
-    cb, refs = _mtf(two_symbols)
+    cb, _ = _mtf(two_symbols)
     report = cb.check_causality(samples=3, placement="kernels")
     assert not report.ok
     assert report.leaks[0].startswith("asof_1h__sma_3")
@@ -169,7 +190,10 @@ def test_resample_needs_the_base_interval(call, message: str, bars: pd.DataFrame
         call(cb, data)
 
 
-@pytest.mark.parametrize(("rule", "message"), [("1min", "not coarser"), ("5x", "expected a count and a unit"), ("2d", "daily bars are '1d'")])
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [("1min", "not coarser"), ("5x", "expected a count and a unit"), ("2d", "daily bars are '1d'")],
+)
 def test_bad_timeframes_are_named(rule: str, message: str, bars: pd.DataFrame) -> None:
     cb = sb.Cerebro()
     data = cb.add_data(sb.feeds.from_pandas(bars, symbol="X"), timeframe="1min")
