@@ -31,7 +31,6 @@ are checked against the DuckDB run of the same graph.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -46,7 +45,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import machine_info, synthetic_bars  # noqa: E402
+from common import machine_info, synthetic_bars, write_json  # noqa: E402
 
 FLINK_PACKAGES = ("apache-flink", "apache-beam", "numpy", "pandas", "pyarrow", "numba")
 
@@ -197,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        write_json(args.json, report)
     return 0
 
 

@@ -17,7 +17,6 @@ TA-Lib calls.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import machine_info, synthetic_bars, time_best_of  # noqa: E402
+from common import machine_info, synthetic_bars, time_best_of, write_json  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -228,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({t['run_kernels_s'] / t['talib_sum_s']:.2f}x); loading and validating the bars alone {t['load_only_s']:.3f} s"
     )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        write_json(args.json, report)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ import pyarrow.compute as pc
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from common import machine_info, synthetic_bars, time_best_of  # noqa: E402
+from common import machine_info, next_open_signals, synthetic_bars, time_best_of, write_json  # noqa: E402
 from peers.peer_runs import strict_cross  # noqa: E402
 
 FAST, SLOW, FEE, CASH, SL, TP = 10, 30, 0.001, 10_000.0, 0.02, 0.04
@@ -64,10 +63,7 @@ def vectorbt_one(df: pd.DataFrame) -> dict[str, Any]:
     fast = vbt.MA.run(close, FAST).ma.to_numpy()
     slow = vbt.MA.run(close, SLOW).ma.to_numpy()
     cross = strict_cross(fast, slow)
-    entries = np.zeros(len(cross), dtype=bool)
-    exits = np.zeros(len(cross), dtype=bool)
-    entries[1:] = cross[:-1] == 1
-    exits[1:] = cross[:-1] == -1
+    entries, exits = next_open_signals(cross)
     pf = vbt.Portfolio.from_signals(
         close,
         entries=pd.Series(entries, index=index),
@@ -170,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             f"orders {r['orders']:,}"
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        write_json(args.json, report)
     return 0
 
 

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import machine_info, synthetic_bars  # noqa: E402
+from common import machine_info, synthetic_bars, write_json  # noqa: E402
 
 CHILD = """
 import json, sys, time
@@ -115,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             f"of columns read; bars out {r['frames']}"
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        write_json(args.json, report)
     return 0 if all("error" not in r for r in results.values()) else 1
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the peers' backtrader strategy and strict cross
 
-from common import Timing, machine_info, synthetic_bars, time_best_of  # noqa: E402
+from common import Timing, machine_info, next_open_signals, synthetic_bars, time_best_of, write_json  # noqa: E402
 from peers.peer_runs import SmaCross, backtrader_cerebro, strict_cross, to_peer_frame  # noqa: E402
 
 RULES = SmaCross(fast=10, slow=30, cash=10_000.0, commission=0.001, long_only=True)
@@ -83,10 +82,7 @@ def run_vectorbt(df: pd.DataFrame) -> dict[str, Any]:
     slow = vbt.MA.run(close, RULES.slow).ma.to_numpy()
     cross = strict_cross(fast, slow)
     # Decided at bar i's close, filled at bar i+1's open: shift the signals by one bar.
-    entries = np.zeros(len(cross), dtype=bool)
-    exits = np.zeros(len(cross), dtype=bool)
-    entries[1:] = cross[:-1] == 1
-    exits[1:] = cross[:-1] == -1
+    entries, exits = next_open_signals(cross)
     pf = vbt.Portfolio.from_signals(
         close,
         entries=pd.Series(entries, index=close.index),
@@ -285,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     _print_report(report)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(args.json, report)
     return 0 if all(checks.values()) else 1
 
 

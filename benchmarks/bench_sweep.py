@@ -66,7 +66,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # the peers' strict cross
 
-from common import machine_info, synthetic_bars  # noqa: E402
+from common import machine_info, synthetic_bars, write_json  # noqa: E402
 
 FAST = list(range(5, 55, 5))
 SLOW = list(range(60, 160, 10))
@@ -473,8 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{m['bar_cells'] / m['seconds'] / 1e6:.2f} M bar-cells/s"
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(args.json, report)
     return 0 if all(c.get("ok") for c in checks.values()) else 1
 
 

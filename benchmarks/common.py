@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,3 +154,19 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
     }
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    """Write a benchmark's numbers to ``path`` (folders created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def next_open_signals(cross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entries and exits for a peer that fills at the bar's own price: a cross decided at
+    bar i's close (+1 up, -1 down) becomes a signal on bar i + 1, filled at its open."""
+    entries = np.zeros(len(cross), dtype=bool)
+    exits = np.zeros(len(cross), dtype=bool)
+    entries[1:] = cross[:-1] == 1
+    exits[1:] = cross[:-1] == -1
+    return entries, exits

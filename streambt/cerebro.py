@@ -6,6 +6,7 @@ a plan for a backend and mode, and the backend runs it.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -387,7 +388,7 @@ class Cerebro:
         }
         checked = EventStrategy.validate(given, where)
         try:
-            strategy(**params)
+            inspect.signature(strategy).bind(**params)  # the constructor's parameters, not a call
         except TypeError as err:
             raise InvalidParameterError(
                 f"{where}: {strategy.__name__}(**params) failed: {err}"

@@ -15,6 +15,8 @@ from ..errors import BackendError
 from ..ops.base import Op
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from ..cerebro import Cerebro
     from ..compile.plan import Plan
     from ..result import Result
@@ -53,3 +55,12 @@ class Backend(ABC):
             raise BackendError(
                 f"backend {self.name!r} has no mode {mode!r}; it supports {', '.join(self.modes)}"
             )
+
+
+def plan_bars(cerebro: Cerebro, plan: Plan) -> tuple[pa.Table, dict[str, frozenset[str]]]:
+    """Every feed's bars (with the factor-cache columns the plan reads) and each data node's
+    symbols: what a run starts from on any engine."""
+    bars, universes = cerebro.load_bars()
+    if plan.cache is not None and plan.cached:
+        bars = plan.cache.attach(bars, plan.cached)
+    return bars, universes

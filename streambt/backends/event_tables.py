@@ -42,6 +42,18 @@ NAMED_CODES: dict[str, type[IntEnum]] = {
 #: portfolio columns holding a strategy or symbol code, shown by name
 CODED_KEYS = ("strategy", "symbol")
 
+#: the ``equity`` table (both simulators): one row per strategy, symbol (or "*") and bar
+EQUITY_SCHEMA = pa.schema(
+    [
+        ("strategy", pa.string()),
+        ("symbol", pa.string()),
+        ("ts", TS_TYPE),
+        ("cash", pa.float64()),
+        ("position", pa.float64()),
+        ("equity", pa.float64()),
+    ]
+)
+
 #: the ``positions`` table (both simulators): units held after each bar, at its close;
 #: ``currency`` is the instrument's (portfolio broker) or null (v1 accounts)
 POSITION_SCHEMA = pa.schema(

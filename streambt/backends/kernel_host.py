@@ -20,28 +20,22 @@ import pyarrow.compute as pc
 
 from .. import sim  # noqa: F401  (registers the simulation kernels)
 from ..graph import Graph, Node
-from ..io.feeds import TS_TYPE
 from ..io.resample import symbol_runs
 from ..io.schema import float_array
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
 from ..ops.portfolio import Portfolio
-from .event_tables import EVENT_SCHEMAS, PORTFOLIO_SCHEMAS, POSITION_SCHEMA, decode_event_columns
+from .event_tables import (
+    EQUITY_SCHEMA,
+    EVENT_SCHEMAS,
+    PORTFOLIO_SCHEMAS,
+    POSITION_SCHEMA,
+    decode_event_columns,
+)
 from .portfolio_host import PortfolioHost
 
 #: below this many bar-strategies a thread pool costs more than it saves
 PARALLEL_MIN_ROWS = 200_000
-
-EQUITY_SCHEMA = pa.schema(
-    [
-        ("strategy", pa.string()),
-        ("symbol", pa.string()),
-        ("ts", TS_TYPE),
-        ("cash", pa.float64()),
-        ("position", pa.float64()),
-        ("equity", pa.float64()),
-    ]
-)
 
 
 def kernel_for(node: Node) -> Kernel:
@@ -155,9 +149,16 @@ class KernelRunner:
     """Runs indicator kernels and simulations over bars, keeping per-(node, key) state."""
 
     def __init__(
-        self, graph: Graph, nodes: Iterable[Node], universes: Mapping[str, frozenset[str]]
+        self,
+        graph: Graph,
+        nodes: Iterable[Node],
+        universes: Mapping[str, frozenset[str]],
+        per_bar: bool = True,
     ) -> None:
         self.graph = graph
+        #: False: keep the simulations' events only, no per-bar equity and position tables
+        #: (building them costs several times the simulations themselves)
+        self.per_bar = per_bar
         nodes = list(nodes)
         self.nodes = [n for n in nodes if n.kind is not OpKind.SIMULATION]
         self.sims = [n for n in nodes if n.kind is OpKind.SIMULATION and n.op is not Portfolio]
@@ -256,6 +257,9 @@ class KernelRunner:
                 cols["signal"] = np.where(np.arange(e - s) < first, np.nan, cols["signal"])
             state, rows, events = kernel.step_events(self._state(node.id, sym), cols)
             self.states[(node.id, sym)] = state
+            self.sim_output.add_events(name, sym, events)
+            if not self.per_bar:
+                continue
             n = e - s - first
             self.sim_output.add_equity(
                 name,
@@ -271,7 +275,6 @@ class KernelRunner:
                     schema=EQUITY_SCHEMA,
                 ),
             )
-            self.sim_output.add_events(name, sym, events)
             close = inputs["close"][s + first : e]
             position = rows["position"][first:]
             self.sim_output.add_positions(

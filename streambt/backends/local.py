@@ -27,7 +27,7 @@ from ..io.timeframes import Timeframe
 from ..metrics import bar_frame, metrics_from_bars
 from ..metrics.keys import MetricKeys
 from ..ops.base import Op, OpKind
-from .base import Backend, Support
+from .base import Backend, Support, plan_bars
 from .kernel_host import KernelRunner, SimOutput, as_float, key_slices, time_ordered_chunks
 from .stream_frames import FramedStream
 
@@ -98,9 +98,7 @@ class LocalBackend(Backend):
     def run(self, cerebro: Cerebro, plan: Plan) -> Result:
         from ..result import Result
 
-        bars, universes = cerebro.load_bars()
-        if plan.cache is not None and plan.cached:
-            bars = plan.cache.attach(bars, plan.cached)
+        bars, universes = plan_bars(cerebro, plan)
         if plan.mode == "stream":
             factors, frames, sim = self._run_stream(cerebro, plan, bars, universes)
         else:

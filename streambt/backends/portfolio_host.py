@@ -31,19 +31,13 @@ import pyarrow.compute as pc
 from ..errors import InvalidParameterError, did_you_mean
 from ..graph import Graph, Node
 from ..io.feeds import TS_TYPE
-from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES, specs
+from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES
 from ..sim.events import PORTFOLIO_EVENT_COLUMNS
 from ..sim.portfolio import PortfolioKernel
 from ..sim.strategy import EventStrategyRunner
-from .event_tables import POSITION_SCHEMA, portfolio_event_table
+from .event_tables import EQUITY_SCHEMA, POSITION_SCHEMA, portfolio_event_table
 
 Column = Callable[[str], np.ndarray]
-
-
-def _equity_schema() -> pa.Schema:
-    from .kernel_host import EQUITY_SCHEMA
-
-    return EQUITY_SCHEMA
 
 
 class PortfolioHost:
@@ -70,7 +64,6 @@ class PortfolioHost:
                         f"has {universe}.{did_you_mean(str(unknown[0]), universe)}"
                     )
             strategies.append(fields)
-        specs(params)  # every message of a bad spec before any bar runs
         self.kernel = PortfolioKernel(
             symbols=self.symbols,
             strategies=strategies,
@@ -199,7 +192,7 @@ class PortfolioHost:
                             "position": values["gross"],
                             "equity": values["equity"],
                         },
-                        schema=_equity_schema(),
+                        schema=EQUITY_SCHEMA,
                     ),
                 )
             )

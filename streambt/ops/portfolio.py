@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidInputError, InvalidParameterError
+from ..errors import GraphError, InvalidInputError, InvalidParameterError
 from ..graph.ids import canonical, digest
 from ..graph.params import SweepParam
 from ..metrics.keys import ALL_SYMBOLS  # noqa: F401  (the symbol of multi-symbol rows)
@@ -264,19 +264,9 @@ def plain(value: Any, what: str) -> Any:
     """``value`` if it can be part of a node id (numbers, strings, lists, dicts), else an error."""
     try:
         canonical(value)
-    except Exception:
+    except GraphError:
         raise InvalidInputError(
             f"{what}: {value!r} cannot be part of a node id; pass numbers, strings, booleans, "
             "lists or dicts of them"
         ) from None
     return value
-
-
-def strategy_inputs(entries: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The input roles a list of strategy entries reads, in order (for messages and tests)."""
-    roles: list[str] = []
-    for k, s in enumerate(entries):
-        if s.get("style", "pulse") == "pulse":
-            roles.append(f"signal_{k}")
-        roles += [f"col_{k}_{c}" for c in s.get("columns", {})]
-    return roles

@@ -176,3 +176,10 @@ def test_a_failed_declaration_leaves_the_graph_as_it_was() -> None:
         cb.add_strat(pulse, sb.alloc.all_in(), stop_loss=2.0)
     assert len(cb.graph) == before and not cb.uses_portfolio()
     assert cb.run().trades.num_rows >= 0
+
+
+def test_a_strategy_class_without_source_is_refused() -> None:
+    cb, data, _ = _cerebro()
+    made = type("Made", (sb.Strategy,), {})  # no source file: its id could not follow edits
+    with pytest.raises(sb.InvalidInputError, match="Python cannot find it"):
+        cb.add_strategy(made, data)

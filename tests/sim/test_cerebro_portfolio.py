@@ -223,6 +223,13 @@ def test_event_strategy_ids_follow_the_class_source() -> None:
     assert a.node.param_dict["strategy_class"] == b.node.param_dict["strategy_class"]
     assert a.node.param_dict["kwargs"] == {"stop": 0.03}
 
+    class Edited(CrossEvents):
+        def on_stop(self, ctx):
+            self.seen.append("edited")
+
+    c = cb.add_strategy(Edited, data, name="c")
+    assert c.node.param_dict["strategy_class"] != a.node.param_dict["strategy_class"]
+
 
 def test_portfolio_limits_and_instruments(frame: pd.DataFrame) -> None:
     loose = two_strategies(frame).run()

@@ -33,6 +33,7 @@ from ...compile.plan import ALIGN, RELATIONAL, RESAMPLE, Plan
 from ...errors import BackendError
 from ...graph import Node
 from ...ops.base import OpKind
+from ..base import plan_bars
 from ..local import kernel_runs
 from . import operators as fo
 from . import sinks
@@ -145,9 +146,7 @@ class FlinkJob:
         built = Built(self.out, [])
         extra: list[str] = []
         if src.from_feeds:
-            bars, universes = self.cerebro.load_bars()
-            if self.plan.cache is not None and self.plan.cached:
-                bars = self.plan.cache.attach(bars, self.plan.cached)
+            bars, universes = plan_bars(self.cerebro, self.plan)
             extra = [c for c in bars.column_names if c not in ("symbol", "ts", *fo.BAR_FIELDS)]
             lines: list[str] | None = bars_csv(bars).decode().split("\n")[:-1]
             built.universes = dict(universes)
@@ -254,9 +253,7 @@ class FlinkJob:
         built = Built(self.out, [])
         extra: list[str] = []
         if src.from_feeds:
-            bars, universes = self.cerebro.load_bars()
-            if self.plan.cache is not None and self.plan.cached:
-                bars = self.plan.cache.attach(bars, self.plan.cached)
+            bars, universes = plan_bars(self.cerebro, self.plan)
             extra = [c for c in bars.column_names if c not in ("symbol", "ts", *fo.BAR_FIELDS)]
             path = self.out / "source" / "bars.csv"
             write_bars(bars, path)

@@ -23,8 +23,8 @@ import pyarrow.csv as pacsv
 
 from ...errors import BackendError
 from ...io.feeds import TS_TYPE
-from ..event_tables import EVENT_SCHEMAS
-from ..kernel_host import EQUITY_SCHEMA, SimOutput
+from ..event_tables import EQUITY_SCHEMA, EVENT_SCHEMAS
+from ..kernel_host import SimOutput
 
 #: tables a run writes; ``late``, ``rejected`` and ``latency`` are diagnostics
 TABLES = ("factors", "equity", "orders", "fills", "trades")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import BackendError
+from ..submit_job import run_client, run_folders
 
 #: the repository's deployment folder (absent when streambt is installed from a wheel)
 DEPLOY = Path(__file__).resolve().parents[3] / "backends" / "flink"
@@ -189,11 +189,8 @@ def submit(
     >>> submit("examples/sma_cross.toml", "127.0.0.1:8081", "runs/sma")   # doctest: +SKIP
     PosixPath('runs/sma')
     """
-    path, target = Path(manifest), Path(out)
-    if not path.is_file():
-        raise BackendError(f"submit: manifest {path} does not exist")
+    path, target = run_folders(manifest, out)
     check_jobmanager(jobmanager)
-    target.mkdir(parents=True, exist_ok=True)
     home = flink_home()
     env = dict(os.environ)
     env["FLINK_HOME"] = str(home)
@@ -202,26 +199,15 @@ def submit(
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     with tempfile.TemporaryDirectory(prefix="streambt-submit-") as tmp:
         command = submit_command(path, jobmanager, target, Path(tmp), mode, parallelism, placement)
-        try:
-            done = subprocess.run(command, env=env, timeout=timeout, capture_output=True, text=True)
-        except subprocess.TimeoutExpired as exc:
-            raise BackendError(
-                f"submit: flink run did not finish in {timeout:.0f} s (the job may still run: "
-                f"see http://{jobmanager}/#/job/running)"
-            ) from exc
-    if done.returncode != 0:
-        lines = [
-            ln
-            for ln in (done.stdout + done.stderr).splitlines()
-            if ln.strip() and not ln.startswith("\tat ")
-        ]
-        tail = "\n".join(lines[-25:])
-        raise BackendError(
-            f"submit: flink run to {jobmanager} failed (exit {done.returncode}):\n{tail}"
+        return run_client(
+            "flink run",
+            jobmanager,
+            command,
+            env,
+            target,
+            timeout,
+            still_running=f"the job may still run: see http://{jobmanager}/#/job/running",
         )
-    if not (target / "metrics.json").is_file():
-        raise BackendError(f"submit: the job finished but wrote no results to {target}")
-    return target
 
 
 if __name__ == "__main__":

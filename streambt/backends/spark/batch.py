@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pyarrow as pa
 from ibis.formats.pyarrow import PyArrowData
 from pyspark import StorageLevel
@@ -44,11 +43,10 @@ from ...graph.frames import BASE, frame_of
 from ...io.feeds import BAR_SCHEMA, TS_TYPE
 from ...io.resample import RESAMPLED_SCHEMA, resample_bars
 from ...io.timeframes import Timeframe
-from ...kernels import SimulationKernel
 from ...metrics import bar_frame, metrics_from_bars
 from ...ops.base import OpKind
-from ..event_tables import EVENT_SCHEMAS, POSITION_SCHEMA
-from ..kernel_host import EQUITY_SCHEMA, KernelRunner, SimOutput
+from ..event_tables import EQUITY_SCHEMA, EVENT_SCHEMAS, POSITION_SCHEMA
+from ..kernel_host import KernelRunner, SimOutput
 from ..local import align_frames, kernel_runs
 from .keying import Block, block_count, split
 from .partial import TABLES, PartialResult
@@ -444,44 +442,11 @@ def simulate_fn(
     return apply
 
 
-class EventsRunner(KernelRunner):
-    """A :class:`KernelRunner` that keeps the strategies' events but builds no per-bar
-    equity or position tables: what a run that collects neither (nor the metrics) needs.
-    Making those tables costs several times the simulation itself."""
-
-    def _simulate_node(
-        self,
-        node: Node,
-        inputs: dict[str, np.ndarray],
-        bars: pa.Table,
-        slices: list[tuple[str, int, int]],
-        ts_all: np.ndarray,
-    ) -> None:
-        kernel = self.kernels[node.id]
-        assert isinstance(kernel, SimulationKernel)
-        name = node.param_dict["name"]
-        start = node.param_dict.get("start")
-        data_id = next(k.node_id for role, k in node.inputs if role in node.op.data_fields)
-        universe = self.universes[data_id]
-        for sym, s, e in slices:
-            if sym not in universe:
-                continue
-            cols = {"ts": ts_all[s:e], **{r: v[s:e] for r, v in inputs.items()}}
-            # As KernelRunner: the warm-up feeds the indicators and decides nothing.
-            first = 0 if start is None else int(np.searchsorted(cols["ts"], start, side="left"))
-            if first:
-                cols["signal"] = np.where(np.arange(e - s) < first, np.nan, cols["signal"])
-            state, _, events = kernel.step_events(self._state(node.id, sym), cols)
-            self.states[(node.id, sym)] = state
-            self.sim_output.add_events(name, sym, events)
-
-
 def runner_for(
     graph: Graph, nodes: list[Node], universes: dict[str, frozenset[str]], wanted: set[str]
 ) -> KernelRunner:
     """The kernel host for the tables ``wanted``."""
-    per_bar = bool(wanted & {"equity", "positions"})
-    return (KernelRunner if per_bar else EventsRunner)(graph, nodes, universes)
+    return KernelRunner(graph, nodes, universes, per_bar=bool(wanted & {"equity", "positions"}))
 
 
 def count_symbols(universes: Mapping[str, frozenset[str]]) -> int:
@@ -494,20 +459,12 @@ def count_symbols(universes: Mapping[str, frozenset[str]]) -> int:
 
 def sim_tables(output: SimOutput, wanted: set[str]) -> dict[str, pa.Table]:
     """The ``wanted`` tables of a simulation, each in (strategy, symbol) order."""
-
-    def concat(parts: list[tuple[tuple[str, str], pa.Table]], schema: pa.Schema) -> pa.Table:
-        ordered = [t for _, t in sorted(parts, key=lambda part: part[0])]  # stable
-        return pa.concat_tables(ordered) if ordered else schema.empty_table()
-
-    out = {}
-    if "equity" in wanted:
-        out["equity"] = concat(output.equity, EQUITY_SCHEMA)
-    if "positions" in wanted:
-        out["positions"] = concat(output.positions, POSITION_SCHEMA)
-    for name, schema in EVENT_SCHEMAS.items():
-        if name in wanted:
-            out[name] = concat(output.events.get(name, []), schema)
-    return out
+    tables = output.tables(lazy=True)
+    return {
+        name: table() if callable(table) else table
+        for name, table in tables.items()
+        if name in wanted
+    }
 
 
 def explode(frame: DataFrame, blocks: tuple[Block, ...]) -> DataFrame:

@@ -16,7 +16,6 @@ the submitter reads back: local here, a shared filesystem on a real cluster.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 
 import pyspark
 
-from ...errors import BackendError
+from ..submit_job import run_client, run_folders
 from .session import package_zip
 
 #: the repository's deployment folder (absent when streambt is installed from a wheel)
@@ -112,26 +111,10 @@ def submit(
     >>> submit("examples/sma_cross.toml", "spark://127.0.0.1:7077", "runs/sma")   # doctest: +SKIP
     PosixPath('runs/sma')
     """
-    path, target = Path(manifest), Path(out)
-    if not path.is_file():
-        raise BackendError(f"submit: manifest {path} does not exist")
-    target.mkdir(parents=True, exist_ok=True)
+    path, target = run_folders(manifest, out)
     with tempfile.TemporaryDirectory(prefix="streambt-submit-") as tmp:
         cmd = submit_command(path, master, target, Path(tmp), conf)
-        try:
-            done = subprocess.run(
-                cmd, env=spark_env(), capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BackendError(f"submit: spark-submit did not finish in {timeout:.0f} s") from exc
-    if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise BackendError(
-            f"submit: spark-submit to {master} failed (exit {done.returncode}):\n{tail}"
-        )
-    if not (target / "metrics.json").is_file():
-        raise BackendError(f"submit: the job finished but wrote no results to {target}")
-    return target
+        return run_client("spark-submit", master, cmd, spark_env(), target, timeout)
 
 
 def job_main(argv: Sequence[str]) -> int:
