@@ -20,8 +20,9 @@ Two timed runs of the bundled pipeline (``placement="kernels"``):
    (job start-up and the Result read-back are reported apart);
 2. **latency**: the replay at ``--rate`` bars/s; bar-to-order latency is, per
    order, the wall time from its bar entering the job (the moment its chunk
-   reached the ingest operator) to the order leaving the simulator, p50/p99,
-   and the input rate achieved shows whether the job kept up.
+   reached the bundled operator) to the order leaving the simulator, p50/p99,
+   and the input rate achieved shows whether the job kept up (time a chunk
+   waits before the operator, or the source held back, is not in the latency).
 
 Then (``--relational-bars``) the throughput of the default per-row pipeline
 (windowed nodes in Flink SQL) on fewer bars, for comparison. Every run's orders

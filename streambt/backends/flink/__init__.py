@@ -24,8 +24,9 @@ Options (``cb.run(backend="flink", ..., option=value)``):
 - ``latency``: write ``out/latency`` (wall-clock bar entry and order exit);
 - ``bundle_ms``: longest a Python worker holds rows (default 20): lower is
   lower latency, higher is more throughput;
-- ``release_ms``: the bundled pipeline's ingest releases bars at most this
-  often (default 50): fewer, bigger bundles per symbol, against latency;
+- ``release_ms``: the bundled pipeline releases bars this long after its
+  previous release ended (default 50): fewer, bigger bundles per symbol,
+  against latency;
 - ``placement``: ``"relational"`` (windowed nodes as Flink SQL) or
   ``"kernels"`` (every node a kernel, bars in bundles: the fast path);
 - ``sink_format``: ``"csv"``, or ``"parquet"`` to also write

@@ -1,13 +1,14 @@
 """Bars in bundles: the values the bundled pipeline's operators pass and keep.
 
-The bundled pipeline (:class:`~.operators.Ingest` -> :class:`~.operators.BundleHost`)
-moves bars between Flink operators as bundles, not rows: a source record is a
-*chunk* of CSV lines joined by :data:`SEP`, and a keyed record is one symbol's
-bars as numpy arrays packed into bytes. Per-row Python work is then numpy work,
-and the per-record cost of a PyFlink Python operator is paid once per bundle.
+The bundled pipeline (:class:`~.bundled.BundledPipeline`) moves bars as bundles,
+not rows: a source record is a *chunk* of CSV lines joined by :data:`SEP`,
+parsed at once into numpy columns, and the kernel states of a bucket of
+symbols are kept as arrays packed into bytes. Per-row Python work is then
+numpy work, and the per-record cost of a PyFlink Python operator is paid once
+per chunk.
 
 - :func:`pack` / :func:`unpack`: named numpy arrays <-> bytes (raw buffers and a
-  cached header), for keyed records and for kernel state in ``ValueState``;
+  cached header), for kernel state in Flink state;
   about 10x faster than pickling a dict of small arrays, and unpacked arrays
   are writable (kernels update their ring buffers in place);
 - :func:`parse_chunk`: CSV lines -> column arrays, with every bad line's reason

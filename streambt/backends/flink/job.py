@@ -14,6 +14,10 @@ The job is built on the process's shared environment (:mod:`.environment`):
    :class:`~.operators.KernelHostFunction`;
 4. sinks: factors, equity, orders, fills, trades, plus late, rejected and
    (optionally) latency, as CSV part files; ``print_sinks`` also prints some.
+
+A streaming plan without a Relational stage (every node a kernel) is built as
+the bundled pipeline instead: chunks of CSV lines -> one
+:class:`~.bundled.BundledPipeline` (ingest and kernels) -> the same sinks.
 """
 
 from __future__ import annotations
@@ -135,7 +139,8 @@ class FlinkJob:
         return built
 
     def _build_bundled(self) -> Built:
-        """Chunks of lines -> Ingest -> BundleHost per symbol -> sinks (see :mod:`.bundled`)."""
+        """Chunks of lines -> BundledPipeline (ingest and kernels in one operator) -> sinks
+        (see :mod:`.bundled`)."""
         from pyflink.common import Duration, Types, WatermarkStrategy
         from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 
@@ -181,14 +186,6 @@ class FlinkJob:
                     builder.build(), WatermarkStrategy.no_watermarks(), "bars"
                 )
         records = records.set_parallelism(1)
-        ingest = (
-            records.key_by(lambda _: 0, key_type=Types.INT())
-            .process(bd.Ingest(extra, self.delay_ms, self.release_ms), output_type=bd.bundle_type())
-            .set_parallelism(1)
-            .name("ingest")
-        )
-        self._sink(ingest.get_side_output(fo.REJECTED), "rejected", built)
-        self._sink(ingest.get_side_output(fo.LATE), "late", built)
         columns = ["symbol", "ts", *fo.BAR_FIELDS, *extra]
         groups = [g for g in kernel_runs(self.plan) if g[0].kind != RELATIONAL]
         nodes = [n for g in groups for s in g for n in s.nodes]
@@ -206,16 +203,29 @@ class FlinkJob:
             for n in nodes
         }
         outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
-        host_fn = bd.BundleHost(
-            columns, indicators, sims, inputs, outputs, built.universes, self.latency
+        pipeline = bd.BundledPipeline(
+            columns,
+            indicators,
+            sims,
+            inputs,
+            outputs,
+            built.universes,
+            self.delay_ms,
+            self.release_ms,
+            self.latency,
         )
-        host = ingest.key_by(lambda r: r[0], key_type=Types.INT()).process(
-            host_fn, output_type=Types.STRING()
+        # One constant key: the operator sees every bar (it keeps the watermark), and ingest
+        # and kernels share one Python worker, so no bar waits between two of them.
+        host = (
+            records.key_by(lambda _: 0, key_type=Types.INT())
+            .process(pipeline, output_type=Types.STRING())
+            .set_parallelism(1)
+            .name("bundled")
         )
-        host = host.name("kernels")
         built.factor_columns = [*columns, *(c for n in indicators for c in outputs[n.id].values())]
         self._sink(host, "factors", built, built.factor_columns)
         self._sink(host.get_side_output(fo.REJECTED), "rejected", built)
+        self._sink(host.get_side_output(fo.LATE), "late", built)
         if sims:
             for name in ("equity", "orders", "fills", "trades"):
                 self._sink(host.get_side_output(fo.EVENT_TAGS[name]), name, built)

@@ -100,7 +100,7 @@ def cell(value: Any) -> str:
 def quote(text: str) -> str:
     """A CSV field: as is, or quoted when it holds a comma, a quote or a line break (a sweep
     cell's strategy is named like ``sweep[fast=5,slow=20]``)."""
-    if any(c in text for c in ',"\n\r'):
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
 

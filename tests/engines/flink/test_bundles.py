@@ -1,5 +1,5 @@
 """The bundled pipeline's pieces without a JVM: packing, chunk parsing, CSV blocks, buckets,
-and the operators driven by hand (Flink's state and timers stood in by dicts)."""
+and its operator driven by hand (Flink's state and timers stood in by plain objects)."""
 
 from __future__ import annotations
 
@@ -181,17 +181,33 @@ def test_chunks_and_their_sizes(tmp_path: Any) -> None:
         fj.write_chunks(["A,1\x1e2"], 4, tmp_path / "bad.txt")
 
 
-# -- the operators by hand ------------------------------------------------------------------
+# -- the operator by hand ------------------------------------------------------------------
+def _checkpointed(value: Any) -> Any:
+    """What a checkpoint does to a state value: encoded with PyFlink's pickler, decoded on
+    restore."""
+    return pickle.loads(pickle.dumps(value))
+
+
 class _State:
-    def __init__(self, store: dict[Any, Any], ctx: _Ctx) -> None:
-        self.store, self.ctx = store, ctx
+    def __init__(self) -> None:
+        self.stored: Any = None
 
     def value(self) -> Any:
-        return self.store.get(self.ctx.key)
+        return self.stored
 
     def update(self, value: Any) -> None:
-        # what a checkpoint does to it: encoded with PyFlink's pickler, decoded on restore
-        self.store[self.ctx.key] = pickle.loads(pickle.dumps(value))
+        self.stored = _checkpointed(value)
+
+
+class _MapState:
+    def __init__(self) -> None:
+        self.store: dict[Any, Any] = {}
+
+    def get(self, key: Any) -> Any:
+        return self.store.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        self.store[key] = _checkpointed(value)
 
 
 class _Timers:
@@ -208,14 +224,10 @@ class _Timers:
 
 class _Ctx:
     def __init__(self) -> None:
-        self.key: Any = 0
         self.timers = _Timers()
 
     def timer_service(self) -> _Timers:
         return self.timers
-
-    def get_current_key(self) -> Any:
-        return self.key
 
 
 class _Counter:
@@ -224,9 +236,6 @@ class _Counter:
 
 
 class _Runtime:
-    def __init__(self, ctx: _Ctx) -> None:
-        self.ctx, self.store = ctx, {}
-
     def get_metrics_group(self) -> Any:
         class _Group:
             def counter(self, name: str) -> _Counter:
@@ -235,11 +244,14 @@ class _Runtime:
         return _Group()
 
     def get_state(self, descriptor: Any) -> _State:
-        return _State(self.store.setdefault(descriptor.name, {}), self.ctx)
+        return _State()
+
+    def get_map_state(self, descriptor: Any) -> _MapState:
+        return _MapState()
 
 
 def _drive(cb: sb.Cerebro, records: list[str], delay_ms: int = 0) -> dict[str, list[str]]:
-    """Ingest -> BundleHost over ``records``, then the end of input; the sinks' lines."""
+    """The bundled operator over ``records``, then the end of input; the sinks' lines."""
     from streambt.backends.flink import FlinkBackend
 
     plan = cb._plan(FlinkBackend(placement="kernels"), "stream")
@@ -250,11 +262,11 @@ def _drive(cb: sb.Cerebro, records: list[str], delay_ms: int = 0) -> dict[str, l
     inputs = {n.id: {r: graph.node(k.node_id).column(k.output) for r, k in n.inputs} for n in nodes}
     outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
     columns = ["symbol", "ts", *fo.BAR_FIELDS]
-    ingest_ctx, host_ctx = _Ctx(), _Ctx()
-    ingest = bd.Ingest([], delay_ms, release_ms=0)
-    ingest.open(_Runtime(ingest_ctx))
-    host = bd.BundleHost(columns, indicators, sims, inputs, outputs, {}, latency=True)
-    host.open(_Runtime(host_ctx))
+    ctx = _Ctx()
+    op = bd.BundledPipeline(
+        columns, indicators, sims, inputs, outputs, {}, delay_ms, release_ms=0, latency=True
+    )
+    op.open(_Runtime())
     sinks: dict[str, list[str]] = {}
 
     def collect(items: Iterator[Any]) -> None:
@@ -262,19 +274,13 @@ def _drive(cb: sb.Cerebro, records: list[str], delay_ms: int = 0) -> dict[str, l
             if isinstance(item, tuple):
                 tag, text = item
                 sinks.setdefault(tag.tag_id, []).extend(text.split("\n"))
-            elif isinstance(item, str):
-                sinks.setdefault("factors", []).extend(item.split("\n"))
             else:
-                host_ctx.key = item[0]
-                collect(host.process_element(item, host_ctx))
+                sinks.setdefault("factors", []).extend(item.split("\n"))
 
     for record in records:
-        collect(ingest.process_element(record, ingest_ctx))
-    assert fo.END_OF_INPUT in ingest_ctx.timers.event
-    collect(ingest.on_timer(fo.END_OF_INPUT, ingest_ctx))
-    for key in sorted(host.state.store):
-        host_ctx.key = key
-        collect(host.on_timer(fo.END_OF_INPUT, host_ctx))
+        collect(op.process_element(record, ctx))
+    assert fo.END_OF_INPUT in ctx.timers.event
+    collect(op.on_timer(fo.END_OF_INPUT, ctx))
     return sinks
 
 
@@ -303,7 +309,7 @@ def _table(lines: list[str], schema: pa.Schema) -> pa.Table:
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
-def test_operators_by_hand_equal_the_reference_whatever_the_chunking(chunk: int) -> None:
+def test_the_operator_by_hand_equals_the_reference_whatever_the_chunking(chunk: int) -> None:
     frame = _frame()
     cb = _cerebro(frame)
     want = cb.run()

@@ -78,8 +78,8 @@ def test_streambt_submit_runs_the_manifest_on_the_cluster(
 
 
 def test_the_bundled_pipeline_runs_on_the_cluster(flink_cluster: Cluster, tmp_path: Path) -> None:
-    """placement="kernels": the bundled operators and their state boxes in the task manager's
-    Python workers (not the client's), two keyed subtasks."""
+    """placement="kernels": the bundled operator and its state boxes in the task manager's
+    Python worker (not the client's), at parallelism 2 (the operator itself runs once)."""
     from streambt.backends.flink.submit import submit
 
     manifest = tmp_path / "cross.toml"

@@ -40,7 +40,7 @@ def test_kernels_placement_matches_reference(case: str, flink_env: object) -> No
     want = ref.run()
     cb = sb.Cerebro(cash=10_000, commission=0.001)
     CASES[case](cb, frame)
-    # two keyed subtasks: the symbols' buckets are spread over parallel instances
+    # parallelism 2: the bundled operator still runs once (one key), the sinks twice
     got = cb.run(backend="flink", mode="stream", placement="kernels", parallelism=2)
     for table in TABLES:
         assert_tables_equal(getattr(got, table), getattr(want, table), f"{case}/{table}")
