@@ -17,14 +17,17 @@ open, docs/broker.md), so trade counts are printed, not required to agree.
 
 Part 2, ``--symbols`` x ``--symbol-bars`` bars in ONE portfolio: the same rule
 per symbol, 2 % of equity per entry, sharing one capital; bars per second end to
-end. Times are wall seconds, best of ``--repeat`` after one warm-up run.
+end. Times are wall seconds, best of ``--repeat`` after one warm-up run; in part 1 the
+engines take turns (one run each per round), so that they share the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,14 @@ import pyarrow.compute as pc
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from common import machine_info, next_open_signals, synthetic_bars, time_best_of, write_json  # noqa: E402
+from common import (  # noqa: E402
+    Timing,
+    machine_info,
+    next_open_signals,
+    synthetic_bars,
+    time_best_of,
+    write_json,
+)
 from peers.peer_runs import strict_cross  # noqa: E402
 
 FAST, SLOW, FEE, CASH, SL, TP = 10, 30, 0.001, 10_000.0, 0.02, 0.04
@@ -110,6 +120,18 @@ def streambt_portfolio(df: pd.DataFrame, placement: str) -> dict[str, Any]:
     }
 
 
+def interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, Timing]:
+    """Best of ``repeat`` per engine, the engines timed in turn (one run each per round): on
+    a shared machine every engine sees the same load, so their ratios hold."""
+    timings = {name: time_best_of(fn, repeat=0) for name, fn in fns.items()}  # warm-up runs
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t = time_best_of(fn, repeat=1, warmup=0)
+            timings[name].runs += t.runs
+            timings[name].value = t.value
+    return timings
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bars", type=int, default=1_000_000)
@@ -124,15 +146,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.part in ("1", "both"):
         df = synthetic_bars(args.bars, seed=args.seed)
-        one: dict[str, Any] = {}
-        for name, fn in (
-            ("streambt", functools.partial(streambt_one, df, "relational")),
-            ("streambt-kernels", functools.partial(streambt_one, df, "kernels")),
-            ("vectorbt", functools.partial(vectorbt_one, df)),
-        ):
-            print(f"part 1: {name} on {args.bars:,} bars ...", file=sys.stderr, flush=True)
-            t = time_best_of(fn, repeat=args.repeat)
-            one[name] = {"best_s": t.best, "runs_s": t.runs, **t.value}
+        print(f"part 1: {args.bars:,} bars, engines in turn ...", file=sys.stderr, flush=True)
+        timings = interleaved(
+            {
+                "streambt": functools.partial(streambt_one, df, "relational"),
+                "streambt-kernels": functools.partial(streambt_one, df, "kernels"),
+                "vectorbt": functools.partial(vectorbt_one, df),
+            },
+            repeat=args.repeat,
+        )
+        one: dict[str, Any] = {
+            name: {"best_s": t.best, "runs_s": t.runs, **t.value} for name, t in timings.items()
+        }
         vbt_s = one["vectorbt"]["best_s"]
         for r in one.values():
             r["x_vectorbt"] = r["best_s"] / vbt_s
@@ -151,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         report["portfolio"] = many
 
     m = report["machine"]
+    report["load_average"] = os.getloadavg()
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB, Python {m['python']}")
+    print(
+        "load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    )
     print("versions: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
     for name, r in report.get("one_symbol", {}).items():
         print(

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..io.feeds import TS_TYPE
+from ..io.schema import ts_array
 from ..sim.events import (
     EVENT_COLUMNS,
     NO_TS,
@@ -98,11 +99,24 @@ PORTFOLIO_SCHEMAS: dict[str, pa.Schema] = _schemas(PORTFOLIO_EVENT_COLUMNS, head
 
 
 def _named(codes: type[IntEnum], values: np.ndarray) -> pa.Array:
+    names, index = _NAME_TABLES[codes]
+    rows = index[np.clip(values, 0, len(index) - 1)]
+    unknown = (rows < 0) | (values < 0) | (values >= len(index))
+    if unknown.any():
+        raise KeyError(f"{codes.__name__} has no member {values[unknown.argmax()]}")
+    return names.take(pa.array(rows))
+
+
+def _name_table(codes: type[IntEnum]) -> tuple[pa.Array, np.ndarray]:
+    """The member names of ``codes``, and each value's position among them (-1: no member)."""
     names = pa.array([m.name for m in codes], pa.string())
-    lookup = {int(m): i for i, m in enumerate(codes)}
-    unique = np.unique(values)
-    index = np.array([lookup[int(v)] for v in unique], dtype=np.int64)
-    return names.take(pa.array(index[np.searchsorted(unique, values)]))
+    index = np.full(max(int(m) for m in codes) + 1, -1, dtype=np.int64)
+    for i, m in enumerate(codes):
+        index[int(m)] = i
+    return names, index
+
+
+_NAME_TABLES = {codes: _name_table(codes) for codes in set(NAMED_CODES.values())}
 
 
 def decode_event_columns(table: str, cols: Mapping[str, np.ndarray]) -> dict[str, pa.Array]:
@@ -115,7 +129,12 @@ def _decode(columns: Mapping[str, np.dtype], cols: Mapping[str, np.ndarray]) -> 
     for name, dtype in columns.items():
         values = np.asarray(cols[name], dtype=dtype)
         if name in TS_COLUMNS:
-            out[name] = pa.array(values, pa.int64(), mask=values == NO_TS).cast(TS_TYPE)
+            missing = values == NO_TS
+            out[name] = (
+                pa.array(values, pa.int64(), mask=missing).cast(TS_TYPE)
+                if missing.any()
+                else ts_array(values)
+            )
         elif name in NAMED_CODES:
             out[name] = _named(NAMED_CODES[name], values)
         else:

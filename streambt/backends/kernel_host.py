@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from .. import sim  # noqa: F401  (registers the simulation kernels)
 from ..graph import Graph, Node
 from ..io.resample import symbol_runs
-from ..io.schema import float_array
+from ..io.schema import float_array, repeat_string
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
 from ..ops.portfolio import Portfolio
@@ -111,8 +111,8 @@ class SimOutput:
                 continue
             decoded = decode_event_columns(name, cols)
             head = {
-                "strategy": pa.repeat(pa.scalar(strategy, pa.string()), n),
-                "symbol": pa.repeat(pa.scalar(symbol, pa.string()), n),
+                "strategy": repeat_string(strategy, n),
+                "symbol": repeat_string(symbol, n),
             }
             table = pa.table({**head, **decoded}, schema=EVENT_SCHEMAS[name])
             self.events.setdefault(name, []).append(((strategy, symbol), table))
@@ -310,8 +310,8 @@ class KernelRunner:
 def _key_columns(strategy: str, symbol: str, n: int) -> dict[str, pa.Array]:
     """The ``strategy`` and ``symbol`` columns of ``n`` rows of one key."""
     return {
-        "strategy": pa.repeat(pa.scalar(strategy, pa.string()), n),
-        "symbol": pa.repeat(pa.scalar(symbol, pa.string()), n),
+        "strategy": repeat_string(strategy, n),
+        "symbol": repeat_string(symbol, n),
     }
 
 

@@ -30,10 +30,11 @@ import pyarrow.compute as pc
 
 from ..errors import InvalidParameterError, did_you_mean
 from ..graph import Graph, Node
-from ..io.feeds import TS_TYPE
+from ..io.resample import run_ends
+from ..io.schema import repeat_string, ts_array
 from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES
 from ..sim.events import PORTFOLIO_EVENT_COLUMNS
-from ..sim.portfolio import PortfolioKernel
+from ..sim.portfolio import BookRows, PortfolioKernel
 from ..sim.strategy import EventStrategyRunner
 from .event_tables import EQUITY_SCHEMA, POSITION_SCHEMA, portfolio_event_table
 
@@ -112,16 +113,14 @@ class PortfolioHost:
         """Consume ``bars`` (any order; only this portfolio's symbols are used)."""
         if bars.num_rows == 0:
             return
-        codes = pc.index_in(bars.column("symbol"), value_set=pa.array(self.symbols))
-        code = np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        code, one_symbol = self._codes(bars.column("symbol"))
         ts = bars.column("ts").cast(pa.int64()).to_numpy()
-        start = np.where(code >= 0, self.starts[np.maximum(code, 0)], 0)
-        keep = (code >= 0) & (ts >= start)
-        if keep.all() and (code == code[0]).all():
+        if one_symbol and code[0] >= 0 and self.starts[code[0]] <= ts.min():
             # One symbol, all of it: rows ordered by (symbol, ts) are already in time order.
             order: np.ndarray | slice = slice(None)
         else:
-            rows = np.flatnonzero(keep)
+            start = np.where(code >= 0, self.starts[np.maximum(code, 0)], 0)
+            rows = np.flatnonzero((code >= 0) & (ts >= start))
             if rows.size == 0:
                 return
             order = rows[np.lexsort((code[rows], ts[rows]))]
@@ -132,9 +131,24 @@ class PortfolioHost:
             cols[name] = values[order]
         if self.state is None:
             self.state = self.runner.init()
-        self.state, out, events = self.runner.step_events(self.state, cols)
+        self.state, out, events = self.runner.step_book(self.state, cols)
         self._write_rows(cols, out)
         self._write_events(events)
+
+    def _codes(self, symbols: pa.ChunkedArray) -> tuple[np.ndarray, bool]:
+        """Each row's symbol code (-1: not traded here), and whether all rows share one symbol."""
+        column = symbols.combine_chunks() if symbols.num_chunks != 1 else symbols.chunk(0)
+        n = len(column)
+        ends = run_ends(column, limit=n // 16 + 16)  # rows ordered by symbol: a few runs
+        if ends is None:
+            codes = pc.index_in(column, value_set=pa.array(self.symbols))
+            code = np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+            return code, bool((code == code[0]).all())
+        index = {s: i for i, s in enumerate(self.symbols)}
+        names = column.take(pa.array(ends - 1)).to_pylist()
+        run_codes = np.array([index.get(x, -1) for x in names], dtype=np.int64)
+        lengths = np.diff(ends, prepend=0)
+        return np.repeat(run_codes, lengths), len(set(names)) == 1
 
     def finish(self) -> None:
         """End of input: the last timestamp's equity row and the orders still working."""
@@ -145,23 +159,13 @@ class PortfolioHost:
             self._write_events(self.runner.finish(self.state))
 
     # -- tables ---------------------------------------------------------------------------
-    def _write_rows(self, cols: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray]) -> None:
-        ts = cols["ts"]
-        n_strat = len(self.strategy_names)
-        last = np.flatnonzero(np.r_[ts[1:] != ts[:-1], True])  # each timestamp's last row
-        group = {
-            "ts": ts[last],
-            **{
-                field: np.stack([out[f"{field}_{k}"][last] for k in range(n_strat)])
-                for field in ("cash", "equity", "gross")
-            },
-        }
-        if self.pending is not None and self.pending["ts"][0] != ts[0]:
+    def _write_rows(self, cols: Mapping[str, np.ndarray], out: BookRows) -> None:
+        group = {"ts": out.ts, "cash": out.cash, "equity": out.equity, "gross": out.gross}
+        if self.pending is not None and self.pending["ts"][0] != out.ts[0]:
             self._equity.append(self.pending)
         self.pending = {k: v[..., -1:] for k, v in group.items()}
         self._equity.append({k: v[..., :-1] for k, v in group.items()})
-        position = np.stack([out[f"position_{k}"] for k in range(n_strat)])
-        self._positions.append((ts, cols["symbol"], cols["close"], position))
+        self._positions.append((cols["ts"], cols["symbol"], cols["close"], out.units))
 
     def equity_tables(self) -> list[tuple[str, pa.Table]]:
         """Equity tables by strategy name, each ordered by ts (call after :meth:`finish`)."""
@@ -169,24 +173,21 @@ class PortfolioHost:
         equity: list[tuple[str, pa.Table]] = []
         if not self._equity:
             return equity
-        ts = pa.array(np.concatenate([g["ts"] for g in self._equity]), pa.int64()).cast(TS_TYPE)
-        fields = {
-            f: np.concatenate([g[f] for g in self._equity], axis=1)
-            for f in ("cash", "equity", "gross")
-        }
+        ts = ts_array(_joined([g["ts"] for g in self._equity]))
+        fields = {f: _joined([g[f] for g in self._equity]) for f in ("cash", "equity", "gross")}
         n = len(ts)
+        all_symbols = repeat_string(ALL_SYMBOLS, n)
         for k, name in enumerate(names):
             values = {
-                f: (v[k] if k < len(self.strategy_names) else v.sum(axis=0))
-                for f, v in fields.items()
+                f: (v[k] if k < len(self.strategy_names) else _total(v)) for f, v in fields.items()
             }
             equity.append(
                 (
                     name,
                     pa.table(
                         {
-                            "strategy": pa.repeat(pa.scalar(name, pa.string()), n),
-                            "symbol": pa.repeat(pa.scalar(ALL_SYMBOLS, pa.string()), n),
+                            "strategy": repeat_string(name, n),
+                            "symbol": all_symbols,
                             "ts": ts,
                             "cash": values["cash"],
                             "position": values["gross"],
@@ -226,9 +227,9 @@ class PortfolioHost:
                     name,
                     pa.table(
                         {
-                            "strategy": pa.repeat(pa.scalar(name, pa.string()), len(rows)),
+                            "strategy": repeat_string(name, len(rows)),
                             "symbol": symbols.take(pa.array(p_sym[rows])),
-                            "ts": pa.array(p_ts[rows], pa.int64()).cast(TS_TYPE),
+                            "ts": ts_array(p_ts[rows]),
                             "position": u,
                             "price": c,
                             "value": u * c,
@@ -249,3 +250,34 @@ class PortfolioHost:
                     table, cols, self.strategy_names, self.symbols, self.currencies
                 )
             )
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate(parts, axis=-1)``, without a copy when the parts are consecutive
+    slices of one array along the last axis (a step's rows split off its last timestamp's)."""
+    first = parts[0]
+    width = sum(p.shape[-1] for p in parts)
+    end = first.__array_interface__["data"][0] + first.shape[-1] * first.strides[-1]
+    for p in parts[1:]:
+        if (
+            p.base is not first.base
+            or first.base is None
+            or p.strides != first.strides
+            or p.shape[:-1] != first.shape[:-1]
+            or (p.shape[-1] and p.__array_interface__["data"][0] != end)
+        ):
+            return np.concatenate(parts, axis=-1)
+        end += p.shape[-1] * p.strides[-1]
+    if len(parts) == 1:
+        return first
+    return np.lib.stride_tricks.as_strided(
+        first, shape=(*first.shape[:-1], width), strides=first.strides, writeable=False
+    )
+
+
+def _total(values: np.ndarray) -> np.ndarray:
+    """The sum over strategies (rows) of ``values``: one strategy's own row when that gives the
+    same numbers, i.e. no value has its sign bit set (``sum`` turns -0.0 into +0.0)."""
+    if len(values) == 1 and not np.signbit(values[0]).any():
+        return values[0]
+    return values.sum(axis=0)

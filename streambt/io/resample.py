@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from ..kernels._jit import jit
 from .feeds import TS_TYPE
+from .schema import repeat_string
 from .timeframes import Timeframe
 
 RESAMPLED_SCHEMA = pa.schema(
@@ -131,19 +132,78 @@ def symbol_runs(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int
         return []
     if isinstance(symbols, pa.ChunkedArray):
         symbols = symbols.combine_chunks()
-    runs = pc.run_end_encode(symbols)
-    ends = runs.run_ends.to_numpy()
+    ends = run_ends(symbols)
+    assert ends is not None
+    values = symbols.take(pa.array(ends - 1)).to_pylist()
     starts = np.r_[0, ends[:-1]]
-    return [
-        (v, int(s), int(e)) for v, s, e in zip(runs.values.to_pylist(), starts, ends, strict=True)
-    ]
+    return [(v, int(s), int(e)) for v, s, e in zip(values, starts, ends, strict=True)]
+
+
+def run_ends(values: pa.Array, limit: int | None = None) -> np.ndarray | None:
+    """Where each run of equal values ends (exclusive), or None beyond ``limit`` runs."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if values.type != pa.string() or values.null_count > 0:
+        ends = pc.run_end_encode(values).run_ends.to_numpy().astype(np.int64)
+        return ends if limit is None or len(ends) <= limit else None
+    # Straight over the string buffers: Arrow's run-end encoding costs several times more.
+    _, offsets, data = values.buffers()
+    bounds = np.frombuffer(offsets, np.int32)[values.offset : values.offset + n + 1]
+    chars = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    if _one_string(bounds, chars):
+        return np.array([n], np.int64)
+    found, buffer = [np.zeros(1, np.int64)], np.empty(4096, np.int64)
+    count = 0
+    while found[-1][-1] < n:
+        m = _string_run_ends(bounds, chars, found[-1][-1], buffer)
+        found.append(buffer[:m].copy())
+        count += m
+        if limit is not None and count > limit:
+            return None
+    return np.concatenate(found[1:])
+
+
+def _one_string(offsets: np.ndarray, chars: np.ndarray) -> bool:
+    """Whether every string of the buffers is the first one (vectorised: the common case of
+    a one-symbol column is settled without a loop over its rows)."""
+    n = offsets.shape[0] - 1
+    a, width = int(offsets[0]), int(offsets[1] - offsets[0])
+    if int(offsets[n]) - a != n * width:
+        return False
+    if width and chars[a : a + n * width].tobytes() != chars[a : a + width].tobytes() * n:
+        return False
+    return bool((np.diff(offsets) == width).all())
+
+
+@jit
+def _string_run_ends(offsets: np.ndarray, chars: np.ndarray, start: int, ends: np.ndarray) -> int:
+    """Fill ``ends`` with where runs of equal strings end (exclusive), looking from string
+    ``start`` on; the strings are given as Arrow buffers. Returns how many were written."""
+    n = offsets.shape[0] - 1
+    m = 0
+    for i in range(start + 1, n):
+        a, b = offsets[i - 1], offsets[i]
+        width = b - a
+        same = offsets[i + 1] - b == width
+        x = 0
+        while same and x < width:
+            same = chars[a + x] == chars[b + x]
+            x += 1
+        if not same:
+            ends[m] = i
+            m += 1
+            if m == ends.shape[0]:
+                return m
+    ends[m] = n
+    return m + 1
 
 
 def _table(symbol: str, ints: np.ndarray, floats: np.ndarray) -> pa.Table:
     n = ints.shape[1]
     return pa.table(
         {
-            "symbol": pa.repeat(pa.scalar(symbol, pa.string()), n),
+            "symbol": repeat_string(symbol, n),
             "ts": pa.array(ints[0], pa.int64()).cast(TS_TYPE),
             **{f: floats[i] for i, f in enumerate(("open", "high", "low", "close", "volume"))},
             "closes_at": pa.array(ints[1], pa.int64()).cast(TS_TYPE),

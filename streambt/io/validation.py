@@ -114,15 +114,21 @@ def _codes(table: pa.Table, single_symbol: bool) -> tuple[np.ndarray, list[str]]
 def _all_bars_valid(
     o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray
 ) -> bool:
-    """One pass over the bars; False at the first bar any value check would reject."""
-    for i in range(o.shape[0]):
-        oi, hi, li, ci, vi = o[i], h[i], lo[i], c[i], v[i]
-        # The comparisons are written so that NaN fails them.
-        if not (oi > 0.0 and hi > 0.0 and li > 0.0 and ci > 0.0 and vi >= 0.0):
-            return False
-        if not (hi < np.inf and li < np.inf and oi < np.inf and ci < np.inf and vi < np.inf):
-            return False
-        if not (hi >= li and hi >= oi and hi >= ci and li <= oi and li <= ci):
+    """One pass over the bars; False if any value check would reject a bar.
+
+    Blocks of bars are checked without a branch per bar (which lets the loop
+    run on vector instructions); the verdict is looked at once per block.
+    """
+    n = o.shape[0]
+    for start in range(0, n, 1024):
+        ok = True
+        for i in range(start, min(start + 1024, n)):
+            oi, hi, li, ci, vi = o[i], h[i], lo[i], c[i], v[i]
+            # The comparisons are written so that NaN fails them.
+            ok &= (oi > 0.0) & (hi > 0.0) & (li > 0.0) & (ci > 0.0) & (vi >= 0.0)
+            ok &= (hi < np.inf) & (li < np.inf) & (oi < np.inf) & (ci < np.inf) & (vi < np.inf)
+            ok &= (hi >= li) & (hi >= oi) & (hi >= ci) & (li <= oi) & (li <= ci)
+        if not ok:
             return False
     return True
 
@@ -131,6 +137,8 @@ def _all_bars_valid(
 def _time_order(codes: np.ndarray, ts: np.ndarray, n_codes: int) -> int:
     """0 if some symbol's timestamps do not strictly increase in input order;
     1 if they do and each symbol's rows are one contiguous block; 2 otherwise."""
+    if n_codes == 1:
+        return 1 if (ts.shape[0] == 0 or ts[0] > _INT64_MIN) and _increasing(ts) else 0
     last = np.full(n_codes, np.iinfo(np.int64).min, dtype=np.int64)
     contiguous = True
     for i in range(ts.shape[0]):
@@ -144,6 +152,36 @@ def _time_order(codes: np.ndarray, ts: np.ndarray, n_codes: int) -> int:
 
 
 @jit
+def _increasing(ts: np.ndarray) -> bool:
+    """Whether ``ts`` strictly increases (blocks without a branch per value, as above)."""
+    n = ts.shape[0]
+    for start in range(1, n, 1024):
+        ok = True
+        for i in range(start, min(start + 1024, n)):
+            ok &= ts[i] > ts[i - 1]
+        if not ok:
+            return False
+    return True
+
+
+@jit
+def _steps_of_one(ts: np.ndarray, interval: int) -> tuple[int, int, int]:
+    """For one symbol's increasing ``ts``: (steps equal to the first, steps larger, first step);
+    the first step is ``interval`` when that is positive."""
+    n = ts.shape[0]
+    if n < 2:
+        return 0, 0, interval
+    first = interval if interval > 0 else ts[1] - ts[0]
+    same = 0
+    larger = 0
+    for i in range(1, n):
+        d = ts[i] - ts[i - 1]
+        same += d == first
+        larger += d > first
+    return same, larger, first
+
+
+@jit
 def _gap_count(codes: np.ndarray, ts: np.ndarray, n_codes: int, interval: int) -> int:
     """Steps larger than the interval over time-ordered rows of each symbol, or -1 when
     the interval is inferred and some symbol's median step is not its first step.
@@ -152,6 +190,12 @@ def _gap_count(codes: np.ndarray, ts: np.ndarray, n_codes: int, interval: int) -
     the median; this avoids a sort for the regular data almost every feed has.
     One pass: with an inferred interval the steps are compared with the first.
     """
+    if n_codes == 1:
+        same_1, larger, _ = _steps_of_one(ts, interval)
+        steps_1 = ts.shape[0] - 1
+        if interval <= 0 and steps_1 > 0 and 2 * same_1 <= steps_1:
+            return -1
+        return larger
     last = np.zeros(n_codes, dtype=np.int64)
     seen = np.zeros(n_codes, dtype=np.bool_)
     first = np.full(n_codes, interval, dtype=np.int64)

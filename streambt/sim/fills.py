@@ -117,15 +117,15 @@ def apply_fill(B, P, E, slot, units, price, liq, ts):
     else:
         acct[k, ob.AC_CASH] = acct[k, ob.AC_CASH] + (value - commission)
     n = en[ob.EN_FILLS]
-    efi[0, n] = oid
-    efi[1, n] = ts
-    efi[2, n] = k
-    efi[3, n] = s
-    efi[4, n] = side
-    efi[5, n] = liq
-    eff[0, n] = units
-    eff[1, n] = price
-    eff[2, n] = commission
+    efi[n, 0] = oid
+    efi[n, 1] = ts
+    efi[n, 2] = k
+    efi[n, 3] = s
+    efi[n, 4] = side
+    efi[n, 5] = liq
+    eff[n, 0] = units
+    eff[n, 1] = price
+    eff[n, 2] = commission
     en[ob.EN_FILLS] = n + 1
     of[slot, ob.OF_FILLED] += units
     of[slot, ob.OF_NOTIONAL] += value
@@ -149,28 +149,28 @@ def apply_fill(B, P, E, slot, units, price, liq, ts):
         hi = max(lf[lot, ob.LF_HI], price)
         lo = min(lf[lot, ob.LF_LO], price)
         t = en[ob.EN_TRADES]
-        eti[0, t] = gi[ob.G_NEXT_TRADE]
+        eti[t, 0] = gi[ob.G_NEXT_TRADE]
         gi[ob.G_NEXT_TRADE] += 1
-        eti[1, t] = k
-        eti[2, t] = s
-        eti[3, t] = held
-        eti[4, t] = li[lot, ob.LI_ENTRY_TS]
-        eti[5, t] = ts
-        eti[6, t] = bar - li[lot, ob.LI_ENTRY_BAR]
-        eti[7, t] = oi[slot, ob.OI_ROLE]
-        eti[8, t] = li[lot, ob.LI_ORDER]
-        eti[9, t] = oid
-        etf[0, t] = c
-        etf[1, t] = entry_price
-        etf[2, t] = price
-        etf[3, t] = held * (price - entry_price) * c - entry_fee - exit_fee
-        etf[4, t] = entry_fee + exit_fee
+        eti[t, 1] = k
+        eti[t, 2] = s
+        eti[t, 3] = held
+        eti[t, 4] = li[lot, ob.LI_ENTRY_TS]
+        eti[t, 5] = ts
+        eti[t, 6] = bar - li[lot, ob.LI_ENTRY_BAR]
+        eti[t, 7] = oi[slot, ob.OI_ROLE]
+        eti[t, 8] = li[lot, ob.LI_ORDER]
+        eti[t, 9] = oid
+        etf[t, 0] = c
+        etf[t, 1] = entry_price
+        etf[t, 2] = price
+        etf[t, 3] = held * (price - entry_price) * c - entry_fee - exit_fee
+        etf[t, 4] = entry_fee + exit_fee
         if held > 0:
-            etf[5, t] = entry_price - lo
-            etf[6, t] = hi - entry_price
+            etf[t, 5] = entry_price - lo
+            etf[t, 6] = hi - entry_price
         else:
-            etf[5, t] = hi - entry_price
-            etf[6, t] = entry_price - lo
+            etf[t, 5] = hi - entry_price
+            etf[t, 6] = entry_price - lo
         en[ob.EN_TRADES] = t + 1
         if c == q:
             _free_lot(B, k, s, lot)

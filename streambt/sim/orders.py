@@ -8,8 +8,8 @@ the numba code reaches them through three tuples:
   ``li[L, LI_N]``, ``lf[L, LF_N]``, ``lht[K, N, 2]``;
 - ``P`` (parameters): ``sp[K, SP_N]``, ``ssym[K, N]``, ``bp[BP_N]``, fee
   params and tiers, slippage params, ``inst[N, IN_N]``, the transition matrix;
-- ``E`` (events of the current step): column-major buffers of the four tables
-  and their row counts.
+- ``E`` (events of the current step): buffers of the four tables, one row
+  per event (``[capacity, fields]``), and their row counts.
 
 Orders live in fixed-capacity slot arrays (a free list links the unused
 slots; the Python wrapper grows them by reallocation when a row might not fit).
@@ -127,8 +127,8 @@ AC_N = 4
 # --- per symbol [N, SF_N] / [N, SI_N] ------------------------------------------------
 SF_MARK, SF_VOL_LEFT = range(2)
 SF_N = 2
-SI_LAST_TS, SI_BARS, SI_HEAD, SI_TAIL = range(4)
-SI_N = 4
+SI_LAST_TS, SI_BARS, SI_HEAD, SI_TAIL, SI_FINALS = range(5)  # SI_FINALS: final, not swept
+SI_N = 5
 # --- globals gi[G_N] / gf[GF_N] --------------------------------------------------------
 (
     G_NEXT_ORDER,
@@ -264,7 +264,7 @@ ORDER_FLOATS = ("size", "filled", "limit_price", "stop_price", "avg_price", "com
 ORDER_EVENT_INTS = ("order_id", "ts", "status", "reason")
 
 
-#: (rows, int?) of the event buffers E[0..6]
+#: (fields, int?) of the event buffers E[0..6]
 EVENT_SHAPES = (
     (OI_ROW, True),
     (OF_ROW, False),
@@ -286,33 +286,48 @@ def _event_layout() -> dict[str, tuple[int, int, tuple[str, ...], tuple[str, ...
 
 
 def new_event_buffers(cap: int) -> tuple[np.ndarray, ...]:
-    """Empty event buffers with room for ``cap`` rows per table."""
-    bufs = [np.empty((rows, cap), np.int64 if ints else np.float64) for rows, ints in EVENT_SHAPES]
+    """Empty event buffers with room for ``cap`` rows per table.
+
+    An event's fields are one row of its buffer, so the memory a step touches
+    is what it records (a buffer per field would touch a page of each field's
+    row however few events there are).
+    """
+    bufs = [np.empty((cap, rows), np.int64 if ints else np.float64) for rows, ints in EVENT_SHAPES]
     return (*bufs, np.zeros(4, np.int64))
+
+
+def event_capacity(E: tuple[np.ndarray, ...]) -> int:
+    """Rows each event buffer has room for."""
+    return int(E[0].shape[0])
 
 
 def grow_event_buffers(E: tuple[np.ndarray, ...], cap: int) -> tuple[np.ndarray, ...]:
     out = new_event_buffers(cap)
     n = int(E[7].max())
     for a, b in zip(E[:7], out[:7], strict=True):
-        b[:, :n] = a[:, :n]
+        b[:n] = a[:n]
     out[7][:] = E[7]
     return out
 
 
 def event_tables(
-    E: tuple[np.ndarray, ...], start: Sequence[int] | np.ndarray = (0, 0, 0, 0)
+    E: tuple[np.ndarray, ...], start: Sequence[int] | np.ndarray = (0, 0, 0, 0), copy: bool = True
 ) -> Events:
-    """The event buffers' rows from ``start`` (per table) as columns of the declared dtypes."""
+    """The event buffers' rows from ``start`` (per table) as columns of the declared dtypes.
+
+    With ``copy=False`` a column already of its dtype is a (strided) view of the
+    buffers: for a caller that converts the columns at once, and keeps them alive
+    no longer than that.
+    """
     layout = _event_layout()
     out: Events = {}
     for t, (table, (bi, bf, ints, floats)) in enumerate(layout.items()):
         a, b = int(start[t]), int(E[7][t])
-        cols = {name: E[bi][i, a:b] for i, name in enumerate(ints)}
+        cols = {name: E[bi][a:b, i] for i, name in enumerate(ints)}
         if bf >= 0:
-            cols |= {name: E[bf][i, a:b] for i, name in enumerate(floats)}
+            cols |= {name: E[bf][a:b, i] for i, name in enumerate(floats)}
         out[table] = {
-            name: cols[name].astype(dtype, copy=True)
+            name: cols[name].astype(dtype, copy=copy)
             for name, dtype in PORTFOLIO_EVENT_COLUMNS[table].items()
         }
     return out
@@ -332,10 +347,10 @@ def is_final(status: int) -> bool:
 def record_order_event(E, oid, ts, status, reason):
     eei, en = E[2], E[7]
     n = en[EN_ORDER_EVENTS]
-    eei[0, n] = oid
-    eei[1, n] = ts
-    eei[2, n] = status
-    eei[3, n] = reason
+    eei[n, 0] = oid
+    eei[n, 1] = ts
+    eei[n, 2] = status
+    eei[n, 3] = reason
     en[EN_ORDER_EVENTS] = n + 1
 
 
@@ -346,14 +361,14 @@ def record_order_row(B, E, slot):
     eoi, eof, en = E[0], E[1], E[7]
     n = en[EN_ORDERS]
     for c in range(OI_ROW):
-        eoi[c, n] = oi[slot, c]
-    eof[0, n] = of[slot, OF_REQ]
-    eof[1, n] = of[slot, OF_FILLED]
-    eof[2, n] = of[slot, OF_LIMIT]
-    eof[3, n] = of[slot, OF_STOP]
+        eoi[n, c] = oi[slot, c]
+    eof[n, 0] = of[slot, OF_REQ]
+    eof[n, 1] = of[slot, OF_FILLED]
+    eof[n, 2] = of[slot, OF_LIMIT]
+    eof[n, 3] = of[slot, OF_STOP]
     filled = of[slot, OF_FILLED]
-    eof[4, n] = of[slot, OF_NOTIONAL] / filled if filled > 0.0 else np.nan
-    eof[5, n] = of[slot, OF_COMM]
+    eof[n, 4] = of[slot, OF_NOTIONAL] / filled if filled > 0.0 else np.nan
+    eof[n, 5] = of[slot, OF_COMM]
     en[EN_ORDERS] = n + 1
 
 
@@ -381,6 +396,7 @@ def set_status(B, P, E, slot, new, ts, reason):
     if is_final(new):
         oi[slot, OI_FINAL_TS] = ts
         record_order_row(B, E, slot)
+        B[3][oi[slot, OI_SYM], SI_FINALS] += 1
     return True
 
 
@@ -401,6 +417,9 @@ def _link(B, slot, s):
 def sweep(B, s):
     """Unlink the final orders of symbol ``s`` and return their slots to the free list."""
     symi, gi, oi = B[3], B[4], B[6]
+    if symi[s, SI_FINALS] == 0:  # most bars: nothing to unlink, no walk over the orders
+        return
+    symi[s, SI_FINALS] = 0
     slot = symi[s, SI_HEAD]
     while slot >= 0:
         nxt = oi[slot, OI_NEXT]
@@ -695,7 +714,7 @@ def room(B, P, E):
     if li.shape[0] - gi[G_LOTS_USED] < gi[G_ORDERS_USED] + bound:
         return 1
     need = 4 * (gi[G_ORDERS_USED] + gi[G_LOTS_USED] + bound)
-    cap = E[0].shape[1]
+    cap = E[0].shape[0]
     for t in range(4):
         if cap - en[t] < need:
             return 2

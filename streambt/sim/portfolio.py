@@ -57,6 +57,7 @@ from streambt.sim.orders import (
     close_order,
     close_position,
     equity,
+    event_capacity,
     event_tables,
     gross,
     grow_event_buffers,
@@ -311,6 +312,39 @@ def _nan(x: float | None) -> float:
     return np.nan if x is None else float(x)
 
 
+@dataclass(frozen=True)
+class BookRows:
+    """What a step writes besides events, for a host's equity and positions tables.
+
+    ``units[k, j]``: strategy k's position in row j's symbol after the row.
+    ``ts[t]``: the t-th timestamp of the rows; ``cash``, ``equity``, ``gross``
+    ``[k, t]``: strategy k's account after that timestamp's last row (the last
+    of the rows may be followed by more rows of its timestamp in the next step).
+    """
+
+    units: np.ndarray
+    ts: np.ndarray
+    cash: np.ndarray
+    equity: np.ndarray
+    gross: np.ndarray
+
+    @classmethod
+    def of_rows(cls, ts: np.ndarray, rows: Mapping[str, np.ndarray], n_strat: int) -> BookRows:
+        """The same from the full rows of :meth:`PortfolioKernel.step_events`."""
+        last = np.flatnonzero(np.r_[ts[1:] != ts[:-1], ts.size > 0])  # each timestamp's last row
+
+        def accounts(field: str) -> np.ndarray:
+            return np.stack([rows[f"{field}_{k}"][last] for k in range(n_strat)])
+
+        return cls(
+            units=np.stack([rows[f"position_{k}"] for k in range(n_strat)]),
+            ts=ts[last],
+            cash=accounts("cash"),
+            equity=accounts("equity"),
+            gross=accounts("gross"),
+        )
+
+
 # --- the numba step: one row = one bar of one symbol ------------------------------------------
 
 
@@ -322,9 +356,18 @@ def check_row(B, ts, s, o, h, lo, c, v, need_volume):
     last = gi[ob.G_LAST_TS]
     if ts < last or (ts == last and s <= gi[ob.G_LAST_SYM]):
         return BAD_ORDER
-    for x in (o, h, lo, c):
-        if not (x > 0.0 and x < np.inf):
-            return BAD_PRICE
+    # One expression, not a loop over a tuple of the prices: this runs on every bar.
+    if not (
+        o > 0.0
+        and h > 0.0
+        and lo > 0.0
+        and c > 0.0
+        and o < np.inf
+        and h < np.inf
+        and lo < np.inf
+        and c < np.inf
+    ):
+        return BAD_PRICE
     if not (lo <= o and lo <= c and h >= o and h >= c):
         return BAD_RANGE
     if need_volume and not (v >= 0.0 and v < np.inf):
@@ -452,6 +495,12 @@ def decide(B, P, E, k, s, x, ts, close, atr):
 
 
 @jit_inline
+def atr_at(atr, k, j):
+    """Strategy k's ATR on row j; ``atr`` has no columns when no strategy reads one."""
+    return atr[k, j] if atr.shape[1] > 0 else np.nan
+
+
+@jit_inline
 def decide_pulse(B, P, E, ts, s, c, sig, atr, j):
     sp, ssym = P[0], P[1]
     for k in range(sp.shape[0]):
@@ -459,7 +508,7 @@ def decide_pulse(B, P, E, ts, s, c, sig, atr, j):
         # 0 and NaN decide nothing; skipping them here saves a call per bar (the call
         # passes the whole book and costs more than the decision).
         if sp[k, ob.SP_EVENT] == 0.0 and ssym[k, s] == 1 and x != 0.0 and not np.isnan(x):
-            decide(B, P, E, k, s, x, ts, c, atr[k, j])
+            decide(B, P, E, k, s, x, ts, c, atr_at(atr, k, j))
 
 
 @jit
@@ -474,18 +523,38 @@ def _liquidate(B, P, E, k, ts):
 
 
 @jit_inline
+def settle_row(B, P, E, ts, s, rebalanced, k):
+    """Whether strategy k is concerned by this row (it trades ``s``, or cash was rebalanced);
+    if so, its margin check."""
+    acct = B[0]
+    if not (P[1][k, s] == 1 or rebalanced):
+        return False
+    maint = P[2][ob.BP_MAINTENANCE]
+    if not np.isnan(maint) and acct[k, ob.AC_LIQUIDATING] == 0.0:
+        g = gross(B, k)
+        if g > 0.0 and equity(B, k) < maint * g:
+            _liquidate(B, P, E, k, ts)
+    return True
+
+
+@jit_inline
+def close_row(B, ts, s):
+    """Book upkeep once a row is done: free final orders, advance the symbol's and book's clocks."""
+    symi, gi = B[3], B[4]
+    sweep(B, s)
+    symi[s, ob.SI_LAST_TS] = ts
+    symi[s, ob.SI_BARS] += 1
+    gi[ob.G_LAST_TS] = ts
+    gi[ob.G_LAST_SYM] = s
+
+
+@jit_inline
 def end_row(B, P, E, ts, s, rebalanced, rows, j):
     """After the decisions: margin check, per-row outputs, book upkeep."""
-    acct, pos, symi, gi = B[0], B[1], B[3], B[4]
-    ssym, bp = P[1], P[2]
+    acct, pos = B[0], B[1]
     n_strat = acct.shape[0]
-    maint = bp[ob.BP_MAINTENANCE]
     for k in range(n_strat):
-        if ssym[k, s] == 1 or rebalanced:
-            if not np.isnan(maint) and acct[k, ob.AC_LIQUIDATING] == 0.0:
-                g = gross(B, k)
-                if g > 0.0 and equity(B, k) < maint * g:
-                    _liquidate(B, P, E, k, ts)
+        if settle_row(B, P, E, ts, s, rebalanced, k):
             revalue(B, k)
     cash = 0.0
     eq = 0.0
@@ -501,11 +570,7 @@ def end_row(B, P, E, ts, s, rebalanced, rows, j):
     rows[4 * n_strat, j] = cash
     rows[4 * n_strat + 1, j] = eq
     rows[4 * n_strat + 2, j] = net
-    sweep(B, s)
-    symi[s, ob.SI_LAST_TS] = ts
-    symi[s, ob.SI_BARS] += 1
-    gi[ob.G_LAST_TS] = ts
-    gi[ob.G_LAST_SYM] = s
+    close_row(B, ts, s)
 
 
 @jit
@@ -526,6 +591,71 @@ def run_rows(B, P, E, start, ts, sym, o, h, lo, c, v, sig, atr, rows, need_volum
         if gi[ob.G_ERR] != 0:
             return j, BAD_STATE
     return ts.shape[0], OK
+
+
+@jit
+def run_rows_by_ts(
+    B,
+    P,
+    E,
+    start,
+    t,
+    ts,
+    sym,
+    o,
+    h,
+    lo,
+    c,
+    v,
+    sig,
+    atr,
+    units,
+    stamps,
+    accounts,
+    touched,
+    need_volume,
+):
+    """:func:`run_rows` writing what a host keeps: units per row, accounts per timestamp.
+
+    ``units[k, j]`` is strategy k's position in row j's symbol. At the last row of
+    each timestamp (or of these rows), ``stamps[t]`` gets the timestamp and
+    ``accounts[3k .. 3k+2, t]`` strategy k's cash, equity and gross exposure.
+    Equity is revalued there once, for the strategies a row of the timestamp
+    concerned (``touched``, kept across calls), instead of after every row:
+    the same values, since no other row changes their positions, cash or marks.
+    Returns (next row, next timestamp slot, code).
+    """
+    acct, pos, gi = B[0], B[1], B[4]
+    n_strat = acct.shape[0]
+    n = ts.shape[0]
+    for j in range(start, n):
+        code = room(B, P, E)
+        if code != OK:
+            return j, t, code
+        s = sym[j]
+        code = check_row(B, ts[j], s, o[j], h[j], lo[j], c[j], v[j], need_volume)
+        if code != OK:
+            return j, t, code
+        rebalanced = begin_row(B, P, E, ts[j], s, o[j], h[j], lo[j], c[j], v[j])
+        decide_pulse(B, P, E, ts[j], s, c[j], sig, atr, j)
+        for k in range(n_strat):
+            if settle_row(B, P, E, ts[j], s, rebalanced, k):
+                touched[k] = True
+            units[k, j] = pos[k, s]
+        close_row(B, ts[j], s)
+        if gi[ob.G_ERR] != 0:
+            return j, t, BAD_STATE
+        if j == n - 1 or ts[j + 1] != ts[j]:
+            for k in range(n_strat):
+                if touched[k]:
+                    revalue(B, k)
+                    touched[k] = False
+                accounts[3 * k, t] = acct[k, ob.AC_CASH]
+                accounts[3 * k + 1, t] = acct[k, ob.AC_EQUITY]
+                accounts[3 * k + 2, t] = acct[k, ob.AC_GROSS]
+            stamps[t] = ts[j]
+            t += 1
+    return n, t, OK
 
 
 # --- the kernel ---------------------------------------------------------------------------------
@@ -724,7 +854,11 @@ class PortfolioKernel(SimulationKernel):
     # --- stepping ------------------------------------------------------------------------------
 
     def prepare(self, cols: Mapping[str, np.ndarray]) -> tuple[Any, ...]:
-        """Validated, contiguous numpy inputs: (ts, sym, o, h, l, c, v, sig[K, n], atr[K, n])."""
+        """Validated, contiguous numpy inputs: (ts, sym, o, h, l, c, v, sig[K, n], atr[K, n]).
+
+        ``atr`` has no columns when no strategy reads one; the signals of event
+        strategies are NaN. One strategy's column is used as it is (no copy).
+        """
         missing = [c for c in self.input_columns() if c not in cols]
         if missing:
             raise DataError(
@@ -743,19 +877,30 @@ class PortfolioKernel(SimulationKernel):
             if "volume" in cols
             else np.full(n, np.nan)
         )
-        sig = np.full((len(self.specs), n), np.nan)
-        atr = np.full((len(self.specs), n), np.nan)
-        for k in self.pulse:
-            sig[k] = cols[f"signal_{k}"]
-        for k in self.with_atr:
-            atr[k] = cols[f"atr_{k}"]
-        lengths = {len(a) for a in (sym, *prices, vol)}
+        sig = self._per_strategy(cols, "signal", self.pulse, n)
+        atr = self._per_strategy(cols, "atr", self.with_atr, n) if self.with_atr else None
+        if atr is None:
+            atr = np.empty((len(self.specs), 0))
+        lengths = {len(a) for a in (sym, *prices, vol)} | {sig.shape[1]}
+        if self.with_atr:
+            lengths.add(atr.shape[1])
         if lengths != {n}:
             raise DataError(
                 f"Portfolio: input columns differ in length ({sorted(lengths | {n})}); pass one "
                 "row per bar"
             )
         return (ts, sym, *prices, vol, sig, atr)
+
+    def _per_strategy(
+        self, cols: Mapping[str, np.ndarray], prefix: str, ks: list[int], n: int
+    ) -> np.ndarray:
+        """``<prefix>_<k>`` of the strategies ``ks`` as rows of a [K, n] array, NaN elsewhere."""
+        if len(self.specs) == 1 and ks == [0]:
+            return np.ascontiguousarray(cols[f"{prefix}_0"], dtype=np.float64).reshape(1, -1)
+        out = np.full((len(self.specs), n), np.nan)
+        for k in ks:
+            out[k] = cols[f"{prefix}_{k}"]
+        return out
 
     def step_events(
         self, state: State, cols: Mapping[str, np.ndarray]
@@ -773,14 +918,61 @@ class PortfolioKernel(SimulationKernel):
             )
             if code == OK:
                 break
-            if code == NEED_BOOK:
-                B = self.grow_book(B)
-            elif code == NEED_EVENTS:
-                E = grow_event_buffers(E, 2 * E[0].shape[1])
-            else:
-                raise self.error(code, B, j, cols, int(state["gi"][ob.G_LAST_TS]))
+            B, E = self._grown(code, B, E, j, cols, state)
         out = {name: rows[i] for i, name in enumerate(self.row_columns())}
         return self.unbook(B), out, event_tables(E)
+
+    def step_book(
+        self, state: State, cols: Mapping[str, np.ndarray]
+    ) -> tuple[State, BookRows, Events]:
+        """:meth:`step_events` keeping what a host's tables need (:class:`BookRows`).
+
+        Same state and events; writes a position per row and strategy, and the
+        accounts once per timestamp instead of the full rows of every bar. The
+        event columns may be views of the step's buffers (``event_tables(copy=False)``):
+        convert or copy them, do not keep them.
+        """
+        ts, sym, o, h, lo, c, v, sig, atr = self.prepare(cols)
+        n, n_strat = ts.shape[0], len(self.specs)
+        B = self.book(state)
+        E = new_event_buffers(n // 4 + 256)
+        units = np.empty((n_strat, n))
+        stamps = np.empty(n, np.int64)
+        accounts = np.empty((3 * n_strat, n))
+        touched = np.zeros(n_strat, np.bool_)
+        j = t = 0
+        while True:
+            j, t, code = run_rows_by_ts(
+                B, self.P, E, j, t, ts, sym, o, h, lo, c, v, sig, atr,
+                units, stamps, accounts, touched, self.need_volume,
+            )  # fmt: skip
+            if code == OK:
+                break
+            B, E = self._grown(code, B, E, j, cols, state)
+        rows = BookRows(
+            units=units,
+            ts=stamps[:t],
+            cash=accounts[0::3, :t],
+            equity=accounts[1::3, :t],
+            gross=accounts[2::3, :t],
+        )
+        return self.unbook(B), rows, event_tables(E, copy=False)
+
+    def _grown(
+        self,
+        code: int,
+        B: tuple[np.ndarray, ...],
+        E: tuple[np.ndarray, ...],
+        j: int,
+        cols: Mapping[str, np.ndarray],
+        state: State,
+    ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """The book or event buffers grown for a ``run_rows`` code asking for room, else raise."""
+        if code == NEED_BOOK:
+            return self.grow_book(B), E
+        if code == NEED_EVENTS:
+            return B, grow_event_buffers(E, 2 * event_capacity(E))
+        raise self.error(code, B, j, cols, int(state["gi"][ob.G_LAST_TS]))
 
     def error(
         self,
@@ -845,6 +1037,7 @@ class PortfolioKernel(SimulationKernel):
 
 
 __all__ = [
+    "BookRows",
     "BrokerSpec",
     "PortfolioKernel",
     "PortfolioSpec",

@@ -69,13 +69,16 @@ from streambt.sim.portfolio import (
     BAD_STATE,
     NEED_BOOK,
     OK,
+    BookRows,
     PortfolioKernel,
+    atr_at,
     begin_row,
     cancel_order,
     check_row,
     close_position,
     decide,
     end_row,
+    event_capacity,
     event_tables,
     grow_event_buffers,
     new_event_buffers,
@@ -485,10 +488,10 @@ class EventStrategyRunner:
             if code == NEED_BOOK:
                 self.B = self.kernel.grow_book(self.B)
             else:
-                self.E = grow_event_buffers(self.E, 2 * self.E[0].shape[1])
+                self.E = grow_event_buffers(self.E, 2 * event_capacity(self.E))
 
     def atr(self, k: int) -> float:
-        return float(self._atr[k, self._j]) if self._atr is not None else float("nan")
+        return float(atr_at(self._atr, k, self._j)) if self._atr is not None else float("nan")
 
     def view(self, slot: int, ts: int) -> OrderView:
         oi, of = self.B[6], self.B[7]
@@ -615,7 +618,9 @@ class EventStrategyRunner:
                     if k in pulse:
                         if not np.isnan(sig[k, j]):
                             self.ensure_room()
-                            decide(self.B, P, self.E, k, s, sig[k, j], ts[j], c[j], atr[k, j])
+                            decide(
+                                self.B, P, self.E, k, s, sig[k, j], ts[j], c[j], atr_at(atr, k, j)
+                            )
                     elif k in self.objects:
                         if bar is None:
                             extra = {name: col[j].item() for name, col in extras.items()}
@@ -634,6 +639,13 @@ class EventStrategyRunner:
     def step(self, state: State, cols: Mapping[str, np.ndarray]) -> tuple[State, Columns]:
         state, rows, _ = self.step_events(state, cols)
         return state, rows
+
+    def step_book(
+        self, state: State, cols: Mapping[str, np.ndarray]
+    ) -> tuple[State, BookRows, Events]:
+        """Like :meth:`PortfolioKernel.step_book` (here taken from the full rows)."""
+        state, rows, events = self.step_events(state, cols)
+        return state, BookRows.of_rows(np.asarray(cols["ts"]), rows, len(self.kernel.specs)), events
 
     def finish(self, state: State) -> Events:
         """The kernel's ``finish`` events; calls ``on_stop`` of every event strategy."""
