@@ -9,6 +9,15 @@ them. Settings every environment gets (ENGINES.md section 5):
   ``python`` from PATH and fail with ``No module named 'pyflink'``;
 - Flink's own logs at WARN in a temporary folder, not INFO inside the venv;
 - Java checked before the gateway starts, so a wrong Java is one clear error.
+
+Each run plans its Table API queries on the Java thread that created the
+table environment (:meth:`FlinkEnv.plan_on_home_thread`): Flink's planner keeps
+Calcite's metadata handlers in a thread-local of that thread, and a query
+planned on another one fails with ``NullPointerException:
+metadataHandlerProvider``. Py4J serves each of its pooled connections on its
+own Java thread, and a Python object released in another thread (a Beam
+worker's garbage collection, during a job) opens a second connection, which
+the main thread may take next.
 """
 
 from __future__ import annotations
@@ -55,6 +64,19 @@ class FlinkEnv:
     tenv: Any
     con: Any
     key: EnvKey
+    #: the Py4J connection (so the Java thread) the table environment was created on
+    home: Any = None
+
+    def plan_on_home_thread(self) -> None:
+        """Make this thread's next Py4J calls use the table environment's own Java thread."""
+        pool = _py4j_pool()
+        if self.home is None or pool is None:
+            return
+        try:
+            pool.remove(self.home)  # idle in the pool (not in use by another thread)
+        except ValueError:
+            return
+        pool.append(self.home)  # the pool hands out its newest connection first
 
 
 def java_executable() -> str:
@@ -125,7 +147,17 @@ def get_env(
     with _LOCK:
         if key not in _ENVS:
             _ENVS[key] = _create(key)
-        return _ENVS[key]
+        fenv = _ENVS[key]
+    fenv.plan_on_home_thread()
+    return fenv
+
+
+def _py4j_pool() -> Any:
+    """The Py4J client's pool of idle connections (a deque; None if not reachable)."""
+    from pyflink.java_gateway import get_gateway
+
+    client = getattr(get_gateway(), "_gateway_client", None)
+    return getattr(client, "deque", None)
 
 
 def _create(key: EnvKey) -> FlinkEnv:
@@ -170,4 +202,7 @@ def _finish(env: Any, key: EnvKey) -> FlinkEnv:
     tenv = StreamTableEnvironment.create(env, environment_settings=settings)
     tenv.get_config().set("parallelism.default", str(key.parallelism))
     tenv.get_config().set("table.local-time-zone", "UTC")
-    return FlinkEnv(env, tenv, ibis.flink.connect(tenv), key)
+    pool = _py4j_pool()
+    # The connection this thread just used and gave back: the newest in the pool.
+    home = pool[-1] if pool else None
+    return FlinkEnv(env, tenv, ibis.flink.connect(tenv), key, home)
