@@ -640,7 +640,8 @@ class Cerebro:
             raise UnsupportedError(
                 f"backend {engine.name!r} does not host the portfolio broker yet (stop-loss, "
                 "take-profit, sizers, weights, cb.broker, cb.portfolio, cb.add_strategy); run it "
-                "on duckdb or polars, or use plain cb.add_strat(signal, sb.alloc...) strategies"
+                "on duckdb, polars or spark, or use plain cb.add_strat(signal, sb.alloc...) "
+                "strategies"
             )
         return build_plan(self.graph, engine, mode, cache)
 

@@ -17,10 +17,16 @@ Tables it writes (docs/broker.md, "Results"):
 A timestamp's equity row is written once every symbol's bar at that time has
 been seen: in a stream, the last timestamp of a micro-batch waits for the next
 one (or the end).
+
+An engine that keeps the host in its own state between micro-batches (Spark's
+stateful operator) takes what each batch wrote with :meth:`PortfolioHost.drain`,
+what the end of the data would add so far with :meth:`PortfolioHost.pending_tables`,
+and stores the host with :meth:`PortfolioHost.dumps` / :meth:`PortfolioHost.loads`.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,7 +42,12 @@ from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES
 from ..sim.events import PORTFOLIO_EVENT_COLUMNS
 from ..sim.portfolio import BookRows, PortfolioKernel
 from ..sim.strategy import EventStrategyRunner
-from .event_tables import EQUITY_SCHEMA, POSITION_SCHEMA, portfolio_event_table
+from .event_tables import (
+    EQUITY_SCHEMA,
+    PORTFOLIO_SCHEMAS,
+    POSITION_SCHEMA,
+    portfolio_event_table,
+)
 
 Column = Callable[[str], np.ndarray]
 
@@ -169,12 +180,15 @@ class PortfolioHost:
 
     def equity_tables(self) -> list[tuple[str, pa.Table]]:
         """Equity tables by strategy name, each ordered by ts (call after :meth:`finish`)."""
+        return self._equity_of(self._equity)
+
+    def _equity_of(self, groups: list[dict[str, np.ndarray]]) -> list[tuple[str, pa.Table]]:
         names = [*self.strategy_names, self.name]
         equity: list[tuple[str, pa.Table]] = []
-        if not self._equity:
+        if not groups:
             return equity
-        ts = ts_array(_joined([g["ts"] for g in self._equity]))
-        fields = {f: _joined([g[f] for g in self._equity]) for f in ("cash", "equity", "gross")}
+        ts = ts_array(_joined([g["ts"] for g in groups]))
+        fields = {f: _joined([g[f] for g in groups]) for f in ("cash", "equity", "gross")}
         n = len(ts)
         all_symbols = repeat_string(ALL_SYMBOLS, n)
         for k, name in enumerate(names):
@@ -250,6 +264,58 @@ class PortfolioHost:
                     table, cols, self.strategy_names, self.symbols, self.currencies
                 )
             )
+
+    # -- a host kept by an engine between micro-batches ------------------------------------
+    def drain(self) -> dict[str, pa.Table]:
+        """The rows written since the last drain, by table (equity and positions ordered by
+        strategy, the events in the kernel's order), and forget them."""
+        out = {
+            "equity": _stacked(self.equity_tables(), EQUITY_SCHEMA),
+            "positions": _stacked(self.position_tables(), POSITION_SCHEMA),
+        }
+        for name, tables in self.events.items():
+            out[name] = (
+                pa.concat_tables(tables) if tables else PORTFOLIO_SCHEMAS[name].empty_table()
+            )
+        self._equity, self._positions = [], []
+        self.events = {t: [] for t in PORTFOLIO_EVENT_COLUMNS}
+        return out
+
+    def pending_tables(self) -> dict[str, pa.Table]:
+        """What :meth:`finish` would add if the data ended now: the last timestamp's equity
+        rows and the orders still working (the host is left as it is)."""
+        equity = self._equity_of([self.pending] if self.pending is not None else [])
+        orders = PORTFOLIO_SCHEMAS["orders"].empty_table()
+        if self.state is not None:
+            events = self.kernel.finish(self.state)  # reads the book, changes nothing
+            orders = portfolio_event_table(
+                "orders", events["orders"], self.strategy_names, self.symbols, self.currencies
+            )
+        return {"equity": _stacked(equity, EQUITY_SCHEMA), "orders": orders}
+
+    def dumps(self) -> bytes:
+        """The host's state between micro-batches (call after :meth:`drain`): the kernel's
+        arrays, the pending equity row and the event-style strategies' own attributes."""
+        objects = getattr(self.runner, "objects", {})
+        blob = {
+            "state": self.state,
+            "pending": self.pending,
+            "objects": {k: vars(obj) for k, obj in objects.items()},
+        }
+        return pickle.dumps(blob, protocol=5)
+
+    def loads(self, data: bytes) -> None:
+        """Restore what :meth:`dumps` stored into this (freshly built) host."""
+        blob = pickle.loads(data)
+        self.state, self.pending = blob["state"], blob["pending"]
+        objects = getattr(self.runner, "objects", {})
+        for k, attrs in blob["objects"].items():
+            vars(objects[k]).update(attrs)
+
+
+def _stacked(parts: list[tuple[str, pa.Table]], schema: pa.Schema) -> pa.Table:
+    tables = [t for _, t in parts]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray:

@@ -70,8 +70,17 @@ class MetricKeys:
         """(starting cash, strategy names, or None for every one) covering ``equity``."""
         if not self.cash:
             return [(default, None)]
+        return self._grouped(pc.unique(equity.column("strategy")).to_pylist(), default)
+
+    def by_cash(self, default: float) -> list[tuple[float, list[str] | None]]:
+        """:meth:`groups` from the graph's names alone, for engines whose equity is not at hand
+        (every curve of a portfolio run is a strategy or a portfolio the keys name)."""
+        if not self.cash:
+            return [(default, None)]
+        return self._grouped(sorted(self.cash), default)
+
+    def _grouped(self, names: list[str], default: float) -> list[tuple[float, list[str] | None]]:
         groups: dict[float, list[str]] = {}
-        names = pc.unique(equity.column("strategy")).to_pylist()
         for name in names:
             groups.setdefault(self.cash.get(name, default), []).append(name)
         return sorted(groups.items()) or [(default, None)]

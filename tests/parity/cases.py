@@ -128,6 +128,23 @@ def sweep_cells(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
     return {}  # the refs stand for every cell: the factors table holds their columns
 
 
+def portfolio_sweep(cb: sb.Cerebro, df: pd.DataFrame) -> dict[str, sb.Ref]:
+    """A sweep of the portfolio broker: every cell its own portfolio with its own capital,
+    the stop-loss and the fast window swept."""
+    data = _data(cb, df)
+    fast = cb.add_indicator(sb.ind.sma, data["close"], window=sb.param("fast"))
+    slow = cb.add_indicator(sb.ind.sma, data["close"], window=25)
+    cb.add_strat(
+        cb.add_indicator(sb.sig.cross, fast, slow),
+        sb.sizers.percent_equity(0.4),
+        name="swept",
+        stop_loss=sb.param("sl"),
+        take_profit=0.06,
+    )
+    cb.sweep({"fast": [5, 8], "sl": [0.02, 0.04]})
+    return {"slow": slow}
+
+
 CASES: dict[str, Case] = {
     "sma_cross_long": sma_cross_long,
     "ema_cross_long_short": ema_cross_long_short,
@@ -136,4 +153,5 @@ CASES: dict[str, Case] = {
     "sweep_cells": sweep_cells,
     "portfolio_brackets": portfolio_brackets,
     "portfolio_event": portfolio_event,
+    "portfolio_sweep": portfolio_sweep,
 }

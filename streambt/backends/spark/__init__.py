@@ -86,6 +86,7 @@ class SparkBackend(Backend):
 
     name = "spark"
     relational_form = "one fused Ibis expression (Spark SQL)"
+    hosts_portfolio = True
     #: (mode, op kind) -> whether it is a relational (Spark SQL) node, and why
     SUPPORT: ClassVar[dict[tuple[str, OpKind], Support]] = {
         ("batch", OpKind.ELEMENTWISE): Support(True, "elementwise: a Spark SQL column expression"),

@@ -10,7 +10,11 @@
   fills, trades), persisted and split. The strategies of a Simulate stage
   (a sweep's cells) are keyed by symbol or by (block of strategies, symbol):
   each symbol's rows go to every block once, with only the columns that block
-  reads (:mod:`.keying`).
+  reads (:mod:`.keying`). Portfolios (the portfolio broker, ADR 0005) are keyed
+  by block of portfolios: their indicators run per symbol first, then every
+  row of a block's symbols goes to one group, whose
+  :class:`~streambt.backends.portfolio_host.PortfolioHost` sees them in
+  (ts, symbol) order; a sweep's cells spread as blocks of portfolios.
 - Resample: per-symbol ``applyInArrow`` over :func:`streambt.io.resample.resample_bars`
   (bucket bounds follow the exchange's calendar, which Spark SQL has no form for).
   Align: a cogroup of the two frames by symbol, ``applyInArrow`` over
@@ -28,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-from ibis.formats.pyarrow import PyArrowData
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,15 +46,18 @@ from ...graph.frames import BASE, frame_of
 from ...io.feeds import BAR_SCHEMA, TS_TYPE
 from ...io.resample import RESAMPLED_SCHEMA, resample_bars
 from ...io.timeframes import Timeframe
-from ...metrics import bar_frame, metrics_from_bars
+from ...metrics.keys import MetricKeys
 from ...ops.base import OpKind
-from ..event_tables import EQUITY_SCHEMA, EVENT_SCHEMAS, POSITION_SCHEMA
+from ...ops.portfolio import Portfolio
+from ..event_tables import EQUITY_SCHEMA, EVENT_SCHEMAS, PORTFOLIO_SCHEMAS, POSITION_SCHEMA
 from ..kernel_host import KernelRunner, SimOutput
 from ..local import align_frames, kernel_runs
 from .keying import Block, block_count, split
+from .metrics import spark_metrics
 from .partial import TABLES, PartialResult
-from .records import KIND, SEQ, Layout
+from .records import KIND, ORDER_COLUMNS, Layout
 from .sources import load_bars
+from .strategies import pack_classes, unpack_classes
 
 if TYPE_CHECKING:
     from ...cerebro import Cerebro
@@ -64,17 +70,48 @@ ORDER = ["symbol", "ts"]
 BLOCK = "_block"
 #: tasks per core for a Simulate stage's groups
 PARTITIONS_PER_CORE = 4
-#: result tables of a simulation, with the columns that order them
+#: result tables of a simulation with per-(strategy, symbol) accounts
 SIM_TABLES: dict[str, pa.Schema] = {
     "equity": EQUITY_SCHEMA,
     "positions": POSITION_SCHEMA,
     **EVENT_SCHEMAS,
 }
+#: result tables of a run of the portfolio broker
+PORTFOLIO_TABLES: dict[str, pa.Schema] = {
+    "equity": EQUITY_SCHEMA,
+    "positions": POSITION_SCHEMA,
+    **PORTFOLIO_SCHEMAS,
+}
 
 
-def sim_order(name: str, schema: pa.Schema) -> list[str]:
-    """The deterministic order of a result table (that of SimOutput.tables)."""
-    return ["strategy", "symbol", "ts" if name in ("equity", "positions") else schema.names[2]]
+def sim_schemas(graph: Graph) -> dict[str, pa.Schema]:
+    """The simulation tables a run of ``graph`` makes."""
+    return PORTFOLIO_TABLES if has_portfolio(graph) else SIM_TABLES
+
+
+def collected_as(name: str) -> str:
+    """The ``collect=`` name that brings table ``name`` back (the order history comes with
+    the orders)."""
+    return "orders" if name == "order_events" else name
+
+
+def has_portfolio(graph: Graph) -> bool:
+    return any(n.op is Portfolio for n in graph.of_kind(OpKind.SIMULATION))
+
+
+def sim_order(name: str, schema: pa.Schema, portfolio: bool = False) -> list[str]:
+    """The columns that give a result table the order of SimOutput.tables, after which
+    ``_group`` and ``_seq`` break ties. A portfolio's events keep the kernel's order
+    (the order of the group's output), portfolio after portfolio."""
+    if name in ("equity", "positions"):
+        return ["strategy", "symbol", "ts"]
+    return [] if portfolio else ["strategy", "symbol", schema.names[2]]
+
+
+def ordered(table: pa.Table, name: str, schema: pa.Schema, portfolio: bool) -> pa.Table:
+    """A collected result table (with ``_group`` and ``_seq``) in its canonical order."""
+    keys = [*sim_order(name, schema, portfolio), *ORDER_COLUMNS]
+    return table.sort_by([(k, "ascending") for k in keys]).select(schema.names).cast(schema)
 
 
 class SparkBatch:
@@ -93,6 +130,10 @@ class SparkBatch:
         self.cerebro = cerebro
         self.plan = plan
         self.graph: Graph = cerebro.graph
+        self.portfolio = has_portfolio(self.graph)
+        self.tables = sim_schemas(self.graph)
+        #: the event-style strategy classes the portfolio hosts build, shipped by value
+        self.classes = pack_classes(self.graph)
         self.con = ibis.pyspark.connect(spark)
         self.lowering = IbisLowering()
         self.tag = uuid.uuid4().hex[:12]
@@ -132,7 +173,9 @@ class SparkBatch:
         parts = {
             "factors": factors if factors is not None else empty,
             "frames": higher,
-            **{name: tables.get(name, schema.empty_table()) for name, schema in SIM_TABLES.items()},
+            **{
+                name: tables.get(name, schema.empty_table()) for name, schema in self.tables.items()
+            },
             "metrics": metrics,
             "plan": self.plan,
         }
@@ -215,10 +258,15 @@ class SparkBatch:
     # -- simulation ----------------------------------------------------------
     def sim_parts(self) -> dict[str, pa.Schema]:
         """The simulation tables the run needs: those collected, and what the metrics read."""
+        return {name: schema for name, schema in self.tables.items() if self.wants(name)}
+
+    def wants(self, name: str) -> bool:
+        """Whether the run makes table ``name``: collected (the order history comes with the
+        orders), or read by the metrics."""
         wanted = set(self.collected)
         if "metrics" in wanted:
             wanted |= {"equity", "trades"}
-        return {name: schema for name, schema in SIM_TABLES.items() if name in wanted}
+        return collected_as(name) in wanted
 
     def simulate(
         self,
@@ -232,6 +280,10 @@ class SparkBatch:
         strategies = sum(1 for n in nodes if n.kind is OpKind.SIMULATION)
         symbols = count_symbols(universes)
         cores = self.spark.sparkContext.defaultParallelism
+        if self.portfolio:
+            # A portfolio's group holds all its symbols: only blocks of portfolios spread.
+            blocks = block_count(self.sweep_key, strategies, 1, cores)
+            return self.simulate_portfolios(frame, nodes, universes, blocks)
         stage = split(self.graph, nodes, block_count(self.sweep_key, strategies, symbols, cores))
         if len(stage.blocks) == 1:
             return self.simulate_by_symbol(frame, stage.blocks[0], universes, key)
@@ -272,6 +324,46 @@ class SparkBatch:
         self.records_bars = out if with_bars else None
         return out, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
 
+    def simulate_portfolios(
+        self,
+        frame: DataFrame,
+        nodes: list[Node],
+        universes: Mapping[str, frozenset[str]],
+        blocks: int,
+    ) -> tuple[DataFrame, dict[str, DataFrame]]:
+        """Portfolios keyed by block: the stage's indicators and signals run per symbol
+        first (each symbol in its own group); then each block of portfolios gets every row
+        of its symbols in one group, with the columns it reads."""
+        kernels = [n for n in nodes if n.kind is not OpKind.SIMULATION]
+        portfolios = [n for n in nodes if n.kind is OpKind.SIMULATION]
+        if kernels:
+            frame = scan(frame, self.graph, kernels, universes, "symbol")
+            if "factors" in self.collected:
+                frame = self.keep(frame)  # read by the blocks and collected as the factors
+        stage = split(self.graph, portfolios, blocks)
+        # The host reads every bar field (fills, stops, valuation), whatever the graph reads.
+        fields = ("open", "high", "low", "close", "volume")
+        specs = tuple(
+            Block(b.nodes, tuple(dict.fromkeys([*fields, *b.inputs])), ()) for b in stage.blocks
+        )
+        rows = explode(frame, specs)
+        rows = rows.repartition(self.partitions(len(specs)), BLOCK)
+        sim_parts = self.sim_parts()
+        layout = Layout.of(sim_parts)
+        fn = block_fn(
+            self.graph,
+            [(list(b.nodes), list(b.inputs), []) for b in specs],
+            dict(universes),
+            layout,
+            False,
+            set(sim_parts),
+            self.classes,
+        )
+        records = rows.groupBy(BLOCK).applyInArrow(fn, schema=from_arrow_schema(layout.schema))
+        records = self.keep_records(records)
+        self.records, self.layout = records, layout
+        return frame, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
+
     def simulate_by_block(
         self,
         frame: DataFrame,
@@ -304,7 +396,9 @@ class SparkBatch:
             )
         layout = Layout.of({**parts, **sim_parts})
         specs = [(list(b.nodes), list(b.inputs), list(b.outputs)) for b in blocks]
-        fn = block_fn(self.graph, specs, dict(universes), layout, with_bars, set(sim_parts))
+        fn = block_fn(
+            self.graph, specs, dict(universes), layout, with_bars, set(sim_parts), self.classes
+        )
         records = exploded.groupBy(BLOCK, "symbol").applyInArrow(
             fn, schema=from_arrow_schema(layout.schema)
         )
@@ -325,46 +419,34 @@ class SparkBatch:
         ordered on the driver, where they are results anyway."""
         if self.records is None or self.layout is None:
             return {name: schema.empty_table() for name, schema in SIM_TABLES.items()}, None
-        kinds = [k for k, _ in self.layout.parts if k in self.collected or k == "bars"]
+        kinds = [
+            k for k, _ in self.layout.parts if collected_as(k) in self.collected or k == "bars"
+        ]
         if not kinds:
             return {}, None
         got = self.records.filter(F.col(KIND).isin(kinds)).toArrow()
         parts = split_records(got, self.layout)
-        tables = {}
-        for name, schema in SIM_TABLES.items():
-            if name not in self.collected:
-                continue
-            keys = [*sim_order(name, schema), SEQ]
-            tables[name] = (
-                parts[name]
-                .sort_by([(k, "ascending") for k in keys])
-                .select(schema.names)
-                .cast(schema)
-            )
+        tables = {
+            name: ordered(parts[name], name, schema, self.portfolio)
+            for name, schema in self.tables.items()
+            if name in parts and collected_as(name) in self.collected
+        }
         bars = None
         if "bars" in parts:
             by = [*ORDER, BLOCK] if BLOCK in parts["bars"].column_names else ORDER
-            bars = parts["bars"].sort_by([(k, "ascending") for k in by]).drop_columns([SEQ])
+            bars = (
+                parts["bars"]
+                .sort_by([(k, "ascending") for k in by])
+                .drop_columns(list(ORDER_COLUMNS))
+            )
         return tables, bars
 
     def metrics(self, sims: Mapping[str, DataFrame]) -> pa.Table:
-        cash, ppy = self.cerebro.cash, self.cerebro.periods_per_year
-        equity = self.ibis_table(sims["equity"].drop(SEQ))
-        trades = self.ibis_table(sims["trades"].drop(SEQ))
-        # The per-bar frame feeds every metric family: computed once.
-        bars = self.compile(bar_frame(equity, cash)).persist(StorageLevel.MEMORY_AND_DISK)
-        self.persisted.append(bars)
-        expr = metrics_from_bars(self.ibis_table(bars), trades, cash, ppy)
-        got = self.compile(expr).toArrow()
-        table: pa.Table = PyArrowData.convert_table(got, expr.schema())
-        # ibis types Spark's TIMESTAMP without a zone; the session's zone is UTC.
-        schema = pa.schema(
-            [
-                pa.field(f.name, TS_TYPE) if pa.types.is_timestamp(f.type) else f
-                for f in table.schema
-            ]
+        keys = MetricKeys.of(self.graph)
+        cerebro = self.cerebro
+        return spark_metrics(
+            self.spark, sims["equity"], sims["trades"], keys, cerebro.cash, cerebro.periods_per_year
         )
-        return table.cast(schema)
 
     def release(self) -> None:
         for name in self.views:
@@ -383,7 +465,8 @@ def split_records(table: pa.Table, layout: Layout) -> dict[str, pa.Table]:
     for kind, schema in layout.parts:
         rows = table.filter(pc.equal(table.column(KIND), kind))
         cols = {f.name: rows.column(f"{kind}__{f.name}") for f in schema}
-        cols[SEQ] = rows.column(SEQ)
+        for name in ORDER_COLUMNS:
+            cols[name] = rows.column(name)
         out[kind] = pa.table(cols)
     return out
 
@@ -492,11 +575,14 @@ def block_fn(
     layout: Layout,
     with_bars: bool,
     wanted: set[str],
+    classes: bytes | None = None,
 ) -> Callable[[pa.Table], pa.Table]:
-    """The function of a (block, symbol) group: the block's kernels and strategies."""
+    """The function of a (block, symbol) group, or of a block of portfolios: the block's
+    kernels and strategies (``classes``: the event-style strategy classes they build)."""
     width = max(len(outputs) for _, _, outputs in blocks)
 
     def apply(table: pa.Table) -> pa.Table:
+        unpack_classes(classes)
         block = int(table.column(BLOCK)[0].as_py())
         nodes, inputs, outputs = blocks[block]
         cols = {"symbol": table.column("symbol"), "ts": table.column("ts")}
@@ -516,7 +602,7 @@ def block_fn(
                     bars.column(outputs[j]) if j < len(outputs) else pa.nulls(n, pa.float64())
                 )
             tables["bars"] = pa.table(part)
-        return layout.pack(tables)
+        return layout.pack(tables, group=block)
 
     return apply
 

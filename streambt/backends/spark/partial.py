@@ -56,10 +56,13 @@ def not_collected(name: str, collected: Iterable[str]) -> StreambtError:
     )
 
 
-def _table(name: str) -> property:
+def _table(name: str, collected_as: str | None = None) -> property:
+    """A table read only when collected (``collected_as``: the ``collect=`` name it comes with)."""
+    wanted = collected_as or name
+
     def get(self: PartialResult) -> pa.Table:
-        if name not in self.collected:
-            raise not_collected(name, self.collected)
+        if wanted not in self.collected:
+            raise not_collected(wanted, self.collected)
         return self._tables[name]
 
     def put(self: PartialResult, value: pa.Table) -> None:
@@ -77,6 +80,8 @@ class PartialResult(Result):
     trades = _table("trades")
     equity = _table("equity")
     positions = _table("positions")
+    #: the orders' status history comes with the orders
+    order_events = _table("order_events", collected_as="orders")
 
     def __init__(
         self,

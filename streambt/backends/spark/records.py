@@ -3,9 +3,11 @@
 A Scan group with a simulation produces, for each key, the bars with their
 new indicator columns, the equity rows, and the orders, fills and trades. A
 grouped Spark UDF returns one schema, so every table is one *part* of a
-:class:`Layout`: rows carry ``_kind`` (which part) and ``_seq`` (their order
-within the key's output), and the part's columns, prefixed ``<kind>__``; the
-other parts' columns are null. One pass of the kernels fills every table; the
+:class:`Layout`: rows carry ``_kind`` (which part), ``_group`` and ``_seq``
+(their order: by group, then within the group's output), and the part's
+columns, prefixed ``<kind>__``; the other parts' columns are null. The group
+orders what keys alone do not: a block of portfolios in a batch run, a
+portfolio within a stream's one key (its events carry no portfolio column). One pass of the kernels fills every table; the
 output is persisted and split by ``_kind``. (Separate passes per table would
 run the simulation once per table.)
 """
@@ -22,6 +24,9 @@ from pyspark.sql import functions as F
 
 KIND = "_kind"
 SEQ = "_seq"
+GROUP = "_group"
+#: the columns that order a part's rows (after the part's own keys)
+ORDER_COLUMNS = (GROUP, SEQ)
 
 
 @dataclass(frozen=True)
@@ -39,14 +44,18 @@ class Layout:
 
     @property
     def schema(self) -> pa.Schema:
-        fields = [pa.field(KIND, pa.string()), pa.field(SEQ, pa.int64())]
+        fields = [
+            pa.field(KIND, pa.string()),
+            pa.field(SEQ, pa.int64()),
+            pa.field(GROUP, pa.int64()),
+        ]
         for kind, schema in self.parts:
             fields += [pa.field(f"{kind}__{f.name}", f.type) for f in schema]
         return pa.schema(fields)
 
-    def pack(self, tables: Mapping[str, pa.Table]) -> pa.Table:
-        """Stack ``tables`` (kind -> rows of that part's schema) into one record table; a
-        table that is not a part of this layout is left out."""
+    def pack(self, tables: Mapping[str, pa.Table], group: int = 0) -> pa.Table:
+        """Stack ``tables`` (kind -> rows of that part's schema) into one record table of
+        ``group``; a table that is not a part of this layout is left out."""
         out = []
         kinds = {kind for kind, _ in self.parts}
         for kind, table in tables.items():
@@ -56,6 +65,7 @@ class Layout:
             cols: list[pa.Array | pa.ChunkedArray] = [
                 pa.repeat(pa.scalar(kind, pa.string()), n),
                 pa.array(np.arange(n, dtype=np.int64)),
+                pa.repeat(pa.scalar(group, pa.int64()), n),
             ]
             for other, schema in self.parts:
                 for f in schema:
@@ -69,8 +79,9 @@ class Layout:
         return out[0] if len(out) == 1 else pa.concat_tables(out)
 
     def unpack(self, records: DataFrame, kind: str, seq: bool = False) -> DataFrame:
-        """The rows of ``kind`` with their own column names (and ``_seq`` when asked)."""
+        """The rows of ``kind`` with their own column names (and ``_group``, ``_seq`` when
+        asked)."""
         cols = [F.col(f"{kind}__{f.name}").alias(f.name) for f in self.part(kind)]
         if seq:
-            cols.append(F.col(SEQ))
+            cols += [F.col(c) for c in ORDER_COLUMNS]
         return records.filter(F.col(KIND) == kind).select(*cols)

@@ -1,4 +1,4 @@
-"""A plan as a Structured Streaming query: one stateful operator per symbol, Parquet sinks.
+"""A plan as a Structured Streaming query: one stateful operator per key, Parquet sinks.
 
 Spark streaming has no OVER windows or ``lag`` (ENGINES.md section 4b), so
 every node runs inside the per-key stateful operator, together with the
@@ -6,7 +6,11 @@ simulator: each micro-batch hands the operator a symbol's new bars, which
 feed a :class:`~streambt.backends.stream_frames.FramedStream` (the embedded
 stream mode's host: resampled frames, as-of columns, kernels, simulations)
 restored from the key's state; the state goes back as bytes, each kernel's
-through :func:`~streambt.kernels.dumps_state`.
+through :func:`~streambt.kernels.dumps_state`. The key is the symbol; a run of
+the portfolio broker has one key for all its rows (its portfolios see every
+symbol's bars in (ts, symbol) order, micro-batch after micro-batch), and each
+portfolio's host (:class:`~streambt.backends.portfolio_host.PortfolioHost`) is
+stored beside the kernels' states.
 
 Sources: a directory of Parquet or CSV bar files (``source=``), read as they
 arrive, one file per micro-batch; or, by default, a replay of the cerebro's
@@ -17,12 +21,15 @@ the factors, one per higher timeframe, and ``pending``: the orders still
 working after each micro-batch, the stream's form of the batch run's
 end-of-data orders), partitioned by micro-batch id and written with dynamic
 partition overwrite: a micro-batch replayed after a crash rewrites its own
-partitions, so nothing is lost or written twice. The Result is read back from
-the sinks.
+partitions, so nothing is lost or written twice. A portfolio also writes
+``pending_equity``: the last timestamp's equity rows, final once the next
+micro-batch (or the end) shows no more bars at that time. The Result is read
+back from the sinks.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -44,18 +51,23 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.streaming.state import GroupStateTimeout
+from pyspark.sql.types import StructType
 
 from ...errors import BackendError, DataError
 from ...graph.frames import BASE
-from ...io.feeds import BAR_SCHEMA, TS_TYPE, FileFeed
+from ...io.feeds import BAR_SCHEMA, FileFeed
 from ...io.policy import Policy
 from ...io.validation import check_bars
 from ...kernels import dumps_state, loads_state
-from ...metrics import bar_frame, metrics_from_bars
-from ..kernel_host import SimOutput, time_ordered_chunks
+from ...metrics.keys import ALL_SYMBOLS, MetricKeys
+from ..event_tables import EQUITY_SCHEMA
+from ..kernel_host import SimOutput, key_slices, time_ordered_chunks
+from ..portfolio_host import PortfolioHost
 from ..stream_frames import FramedStream
-from .batch import ORDER, SIM_TABLES, conform, sim_order, split_records
-from .records import KIND, SEQ, Layout
+from .batch import ORDER, conform, has_portfolio, ordered, sim_schemas, split_records
+from .metrics import spark_metrics
+from .records import KIND, ORDER_COLUMNS, SEQ, Layout
+from .strategies import pack_classes, unpack_classes
 
 if TYPE_CHECKING:
     from ...cerebro import Cerebro
@@ -67,6 +79,11 @@ if TYPE_CHECKING:
 #: a key's calls number its micro-batches; ``_seq`` = call << 32 | row
 CALL_SHIFT = 32
 PENDING = "pending"
+PENDING_EQUITY = "pending_equity"
+#: the one key of a portfolio run's stateful operator
+PORTFOLIO_KEY = "_portfolio"
+#: beside a checkpoint: the symbols of a portfolio over a watched folder
+UNIVERSE_FILE = "streambt-symbols.json"
 #: the row checks run on each key's rows of a micro-batch (order is checked across batches)
 STREAM_POLICY = Policy(timezone="ignore", gaps="ignore")
 
@@ -84,8 +101,16 @@ class KeyHost:
 
     def __init__(self, graph: Graph, plan: Plan, universes: Mapping[str, frozenset[str]]) -> None:
         self.host = FramedStream(graph, plan, universes)
-        self.last_ts: int | None = None
+        #: each symbol's last bar time (int64 microseconds)
+        self.last_ts: dict[str, int] = {}
         self.calls = 0
+
+    @property
+    def portfolios(self) -> list[PortfolioHost]:
+        """The key's portfolio hosts by name (their ``_group`` in the records: the order of
+        their events in the result)."""
+        hosts = [p for r in self.host.runners.values() for p in r.portfolios]
+        return sorted(hosts, key=lambda p: p.name)
 
     def dumps(self) -> bytes:
         h = self.host
@@ -95,6 +120,7 @@ class KeyHost:
             },
             "buckets": {k: dumps_state(s) for k, s in h.buckets.items()},
             "asof": {k: dumps_state(s) for k, s in h.asof.items()},
+            "portfolios": [p.dumps() for p in self.portfolios],
             "last_ts": self.last_ts,
             "calls": self.calls,
         }
@@ -106,7 +132,24 @@ class KeyHost:
             self.host.runners[f].states = {k: loads_state(s) for k, s in states.items()}
         self.host.buckets = {k: loads_state(s) for k, s in blob["buckets"].items()}
         self.host.asof = {k: loads_state(s) for k, s in blob["asof"].items()}
+        for host, saved in zip(self.portfolios, blob["portfolios"], strict=True):
+            host.loads(saved)
         self.last_ts, self.calls = blob["last_ts"], blob["calls"]
+
+    def check_order(self, rows: pa.Table, name: str) -> None:
+        """Each symbol's new bars (rows ordered by symbol, ts) come after its earlier ones."""
+        ts = rows.column("ts").cast(pa.int64()).to_numpy()
+        for symbol, start, stop in key_slices(rows.column("symbol")):
+            last = self.last_ts.get(symbol)
+            if last is not None and ts[start] <= last:
+                when = pd.Timestamp(int(ts[start]), unit="us", tz="UTC").isoformat()
+                before = pd.Timestamp(int(last), unit="us", tz="UTC").isoformat()
+                raise DataError(
+                    f"{name}: a bar of {symbol!r} at {when} arrived after its bar at "
+                    f"{before}; a stream must bring each symbol's bars in time order (write "
+                    "files in time order, one time slice per file)"
+                )
+            self.last_ts[symbol] = int(ts[stop - 1])
 
     def pending(self, symbol: str) -> pa.Table:
         """The orders still working now: what ``finish`` would emit if the data ended here."""
@@ -117,11 +160,7 @@ class KeyHost:
             if state is not None:
                 kernel = runner.kernels[node.id]
                 out.add_events(node.param_dict["name"], symbol, kernel.finish(state))  # type: ignore[attr-defined]
-        orders = out.tables()["orders"]
-        # One marker row per call, so that "no order pending" is seen too.
-        marker: dict[str, list[str | None]] = {n: [None] for n in orders.schema.names}
-        marker["symbol"] = [symbol]
-        return pa.concat_tables([pa.table(marker, schema=orders.schema), orders])
+        return with_marker(out.tables()["orders"], symbol)
 
 
 @dataclass(frozen=True)
@@ -133,39 +172,75 @@ class Operator:
     universes: Mapping[str, frozenset[str]]
     layout: Layout
     frame_kinds: Mapping[str, str]
+    #: the event-style strategy classes of the portfolios, shipped by value
+    classes: bytes | None = None
+
+    @property
+    def portfolio(self) -> bool:
+        return has_portfolio(self.graph)
 
 
-def step(op: Operator, symbol: str, blob: bytes | None, rows: pa.Table) -> tuple[bytes, pa.Table]:
-    """One micro-batch of one symbol: the new state and the record rows to emit."""
+def step(op: Operator, key_name: str, blob: bytes | None, rows: pa.Table) -> tuple[bytes, pa.Table]:
+    """One micro-batch of one key (a symbol, or a portfolio run's one key): the new state
+    and the record rows to emit."""
+    unpack_classes(op.classes)
     layout, frame_kinds = op.layout, op.frame_kinds
     key = KeyHost(op.graph, op.plan, op.universes)
     if blob is not None:
         key.loads(blob)
-    rows = rows.select(BAR_SCHEMA.names).cast(BAR_SCHEMA).sort_by([("ts", "ascending")])
-    name = f"stream of {symbol!r}"
-    check_bars(rows, name, STREAM_POLICY, single_symbol=True)
-    ts = rows.column("ts").cast(pa.int64()).to_numpy()
-    if key.last_ts is not None and ts.size and ts[0] <= key.last_ts:
-        when = pd.Timestamp(int(ts[0]), unit="us", tz="UTC").isoformat()
-        last = pd.Timestamp(int(key.last_ts), unit="us", tz="UTC").isoformat()
-        raise DataError(
-            f"{name}: a bar at {when} arrived after the bar at {last}; a stream must bring each "
-            "symbol's bars in time order (write files in time order, one time slice per file)"
-        )
+    rows = rows.select(BAR_SCHEMA.names).cast(BAR_SCHEMA).sort_by(ORDER_BY)
+    name = "stream" if op.portfolio else f"stream of {key_name!r}"
+    check_bars(rows, name, STREAM_POLICY, single_symbol=not op.portfolio)
+    key.check_order(rows, name)
+    if op.portfolio:
+        check_universe(rows, op.universes, name)
     key.calls += 1
     out = key.host.feed(rows)
-    if ts.size:
-        key.last_ts = int(ts[-1])
     tables = dict(key.host.runners[BASE].sim_output.tables())
     tables["bars"] = out
     for frame, kind in frame_kinds.items():
         parts = key.host.frames[frame]
         tables[kind] = pa.concat_tables(parts) if parts else layout.part(kind).empty_table()
-    tables[PENDING] = key.pending(symbol)
-    packed = layout.pack(tables)
+    packs = [layout.pack(tables)]
+    if op.portfolio:
+        for group, host in enumerate(key.portfolios):
+            pending = host.pending_tables()
+            written = {
+                **host.drain(),
+                PENDING: with_marker(pending["orders"], ALL_SYMBOLS),
+                PENDING_EQUITY: pending["equity"],
+            }
+            packs.append(layout.pack(written, group=group))
+    else:
+        packs.append(layout.pack({PENDING: key.pending(key_name)}))
+    packed = pa.concat_tables(packs)
     seq = pc.add(packed.column(SEQ), pa.scalar(key.calls << CALL_SHIFT, pa.int64()))
     packed = packed.set_column(packed.schema.get_field_index(SEQ), SEQ, seq)
     return key.dumps(), packed
+
+
+ORDER_BY = [(k, "ascending") for k in ORDER]
+
+
+def check_universe(rows: pa.Table, universes: Mapping[str, frozenset[str]], name: str) -> None:
+    """A portfolio's stream brings only the symbols it was built for, which it would
+    otherwise leave out unseen."""
+    known = frozenset().union(*universes.values())
+    arrived = set(pc.unique(rows.column("symbol")).to_pylist())
+    unknown = sorted(arrived - known)
+    if unknown:
+        raise DataError(
+            f"{name}: bars of {unknown} arrived, but the portfolio holds {sorted(known)} (the "
+            "symbols of its feed when the query started); start a new run (a new sink and "
+            "checkpoint) with every symbol's files in the folder"
+        )
+
+
+def with_marker(orders: pa.Table, symbol: str) -> pa.Table:
+    """``orders`` after one marker row (no order id), so that "no order pending" is seen too."""
+    marker: dict[str, list[str | None]] = {n: [None] for n in orders.schema.names}
+    marker["symbol"] = [symbol]
+    return pa.concat_tables([pa.table(marker, schema=orders.schema), orders])
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
@@ -237,6 +312,8 @@ class SparkStream:
             Path(backend.checkpoint) if backend.checkpoint else self.sink / "_checkpoint"
         )
         self.tables = self.sink / "tables"
+        self.portfolio = has_portfolio(self.graph)
+        self.schemas = sim_schemas(self.graph)
 
     def run(self) -> Result:
         owned = self.opts.sink is None
@@ -255,9 +332,15 @@ class SparkStream:
         universes, source, writer = self.source()
         layout, frame_kinds = self.layout(universes)
         stream = self.read(source)
-        op = Operator(self.graph, self.plan, universes, layout, frame_kinds)
+        op = Operator(
+            self.graph, self.plan, universes, layout, frame_kinds, pack_classes(self.graph)
+        )
         out = from_arrow_schema(layout.schema)
-        grouped = stream.groupBy("symbol")
+        if self.portfolio:
+            # A portfolio sees all its symbols: one key for the run.
+            grouped = stream.withColumn(PORTFOLIO_KEY, F.lit(ALL_SYMBOLS)).groupBy(PORTFOLIO_KEY)
+        else:
+            grouped = stream.groupBy("symbol")
         if self.opts.operator == "transform_with_state":
             records = grouped.transformWithStateInPandas(
                 statefulProcessor=transform_with_state_processor(op),
@@ -294,7 +377,10 @@ class SparkStream:
                     "spark stream: source= feeds one data node; this graph has "
                     f"{len(data)} (declare one cb.add_data(...) for the watched folder)"
                 )
-            return {data[0].id: Everything()}, folder, None
+            universe: frozenset[str] = Everything()
+            if self.portfolio:
+                universe = self.portfolio_symbols(folder)
+            return {data[0].id: universe}, folder, None
         bars, universes = self.cerebro.load_bars()
         folder = self.sink / "_replay"
         folder.mkdir(parents=True, exist_ok=True)
@@ -307,24 +393,50 @@ class SparkStream:
         return universes, folder, threading.Thread(target=replay.run, daemon=True)
 
     def read(self, folder: Path) -> DataFrame:
+        reader = self.spark.readStream.option("maxFilesPerTrigger", 1)
+        fmt, schema = self.file_schema(folder)
+        if fmt == "csv":
+            raw = reader.schema(schema).option("header", True).csv(str(folder))
+        else:
+            raw = reader.schema(schema).parquet(str(folder))
+        return stream_bars(raw, self.cerebro)
+
+    def file_schema(self, folder: Path) -> tuple[str, StructType]:
+        """The format of the bar files in ``folder`` and their schema (from the first)."""
         files = sorted(
             p for p in folder.iterdir() if p.suffix in (".parquet", ".csv") and p.is_file()
         )
         if not files:
             raise BackendError(f"spark stream: no .parquet or .csv file in {folder} to start from")
         fmt = files[0].suffix[1:]
-        reader = self.spark.readStream.option("maxFilesPerTrigger", 1)
         if fmt == "csv":
-            sample = (
-                self.spark.read.option("header", True)
-                .option("inferSchema", True)
-                .csv(str(files[0]))
-            )
-            raw = reader.schema(sample.schema).option("header", True).csv(str(folder))
-        else:
-            sample = self.spark.read.parquet(str(files[0]))
-            raw = reader.schema(sample.schema).parquet(str(folder))
-        return stream_bars(raw, self.cerebro)
+            reader = self.spark.read.option("header", True).option("inferSchema", True)
+            return fmt, reader.csv(str(files[0])).schema
+        return fmt, self.spark.read.parquet(str(files[0])).schema
+
+    def portfolio_symbols(self, folder: Path) -> frozenset[str]:
+        """The symbols a portfolio over a watched folder holds: those of the files there when
+        the query first started, kept with its checkpoint (a restart restores a kernel sized
+        for them)."""
+        saved = self.checkpoint / UNIVERSE_FILE
+        if saved.exists():
+            return frozenset(json.loads(saved.read_text()))
+        symbols = self.symbols_in(folder)
+        self.checkpoint.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(sorted(symbols)))
+        return symbols
+
+    def symbols_in(self, folder: Path) -> frozenset[str]:
+        """The symbols of the bar files in ``folder`` now."""
+        fmt, schema = self.file_schema(folder)
+        reader = self.spark.read.schema(schema)
+        raw = (
+            reader.option("header", True).csv(str(folder))
+            if fmt == "csv"
+            else reader.parquet(str(folder))
+        )
+        rows = stream_bars(raw, self.cerebro).select("symbol").distinct().collect()
+        return frozenset(str(r[0]) for r in rows)
 
     def layout(self, universes: Mapping[str, frozenset[str]]) -> tuple[Layout, dict[str, str]]:
         """The record layout, from a dry run of the host on no rows."""
@@ -334,8 +446,10 @@ class SparkStream:
         parts: dict[str, pa.Schema] = {"bars": base.schema}
         for frame, kind in frame_kinds.items():
             parts[kind] = host.frames[frame][0].schema
-        parts.update(SIM_TABLES)
-        parts[PENDING] = SIM_TABLES["orders"]
+        parts.update(self.schemas)
+        parts[PENDING] = self.schemas["orders"]
+        if self.portfolio:
+            parts[PENDING_EQUITY] = EQUITY_SCHEMA
         return Layout.of(parts), frame_kinds
 
     # -- running -------------------------------------------------------------------
@@ -397,24 +511,27 @@ class SparkStream:
 
         parts = self.collect(layout)
         tables = {}
-        pending = final_pending(parts[PENDING])
-        for name, schema in SIM_TABLES.items():
+        last = (
+            {PENDING: "orders", PENDING_EQUITY: "equity"} if self.portfolio else {PENDING: "orders"}
+        )
+        for name, schema in self.schemas.items():
             rows = parts[name]
-            if name == "orders" and pending.num_rows:
-                rows = pa.concat_tables([rows, pending.select(rows.column_names).cast(rows.schema)])
-            keys = [*sim_order(name, schema), SEQ]
-            tables[name] = (
-                rows.sort_by([(k, "ascending") for k in keys]).select(schema.names).cast(schema)
-            )
-        order = [(k, "ascending") for k in ORDER]
+            for kind, table in last.items():
+                pending = final_pending(parts[kind], self.portfolio)
+                if table == name and pending.num_rows:
+                    rows = pa.concat_tables(
+                        [rows, pending.select(rows.column_names).cast(rows.schema)]
+                    )
+            tables[name] = ordered(rows, name, schema, self.portfolio)
+        drop = list(ORDER_COLUMNS)
         factors = self.cerebro.canonical_factors(
-            conform(parts["bars"].sort_by(order).drop_columns([SEQ]), BAR_SCHEMA)
+            conform(parts["bars"].sort_by(ORDER_BY).drop_columns(drop), BAR_SCHEMA)
         )
         frames = {}
         for frame, kind in frame_kinds.items():
-            table = parts[kind].sort_by(order).drop_columns([SEQ])
+            table = parts[kind].sort_by(ORDER_BY).drop_columns(drop)
             frames[self.plan.frame_names[frame]] = self.cerebro.canonical_factors(table, frame)
-        metrics = self.metrics() if tables["equity"].num_rows else pa.table({})
+        metrics = self.metrics(tables) if tables["equity"].num_rows else pa.table({})
         return Result(
             factors=factors,
             frames=frames,
@@ -425,12 +542,16 @@ class SparkStream:
             metrics=metrics,
             plan=self.plan,
             positions=tables["positions"],
+            order_events=tables.get("order_events"),
         )
 
     def collect(self, layout: Layout) -> dict[str, pa.Table]:
         empty = {
             kind: pa.table(
-                {**{f.name: pa.array([], f.type) for f in s}, SEQ: pa.array([], pa.int64())}
+                {
+                    **{f.name: pa.array([], f.type) for f in s},
+                    **{c: pa.array([], pa.int64()) for c in ORDER_COLUMNS},
+                }
             )
             for kind, s in layout.parts
         }
@@ -440,52 +561,37 @@ class SparkStream:
         got = got.select(layout.schema.names).cast(layout.schema)
         return split_records(got, layout)
 
-    def metrics(self) -> pa.Table:
-        import ibis
-        from ibis.formats.pyarrow import PyArrowData
-
-        con = ibis.pyspark.connect(self.spark)
-        cash, ppy = self.cerebro.cash, self.cerebro.periods_per_year
-        records = self.spark.read.parquet(str(self.tables))
-        layout_cols = {
-            "equity": SIM_TABLES["equity"].names,
-            "trades": SIM_TABLES["trades"].names,
-        }
-        names = {}
-        for kind, cols in layout_cols.items():
-            df = records.filter(F.col("table") == kind).select(
-                *[F.col(f"{kind}__{c}").alias(c) for c in cols]
-            )
-            names[kind] = f"streambt_stream_{kind}_{id(self)}"
-            df.createOrReplaceTempView(names[kind])
-        try:
-            bars = bar_frame(con.table(names["equity"]), cash)
-            expr = metrics_from_bars(bars, con.table(names["trades"]), cash, ppy)
-            got = self.spark.sql(con.compile(expr)).toArrow()
-            table: pa.Table = PyArrowData.convert_table(got, expr.schema())
-        finally:
-            for name in names.values():
-                self.spark.catalog.dropTempView(name)
-        schema = pa.schema(
-            [
-                pa.field(f.name, TS_TYPE) if pa.types.is_timestamp(f.type) else f
-                for f in table.schema
-            ]
+    def metrics(self, tables: Mapping[str, pa.Table]) -> pa.Table:
+        """The metrics, in Spark, of the equity and trades read back (the portfolio's last
+        equity rows are final only there)."""
+        cerebro = self.cerebro
+        return spark_metrics(
+            self.spark,
+            self.spark.createDataFrame(tables["equity"]),
+            self.spark.createDataFrame(tables["trades"]),
+            MetricKeys.of(self.graph),
+            cerebro.cash,
+            cerebro.periods_per_year,
         )
-        return table.cast(schema)
 
 
-def final_pending(rows: pa.Table) -> pa.Table:
-    """The orders working after each symbol's last micro-batch (markers dropped), ordered last."""
+def final_pending(rows: pa.Table, portfolio: bool = False) -> pa.Table:
+    """What each key's last micro-batch left pending (order markers dropped), ordered last:
+    the orders still working, or a portfolio's last equity rows. A symbol is a key; a
+    portfolio run has one key."""
     if rows.num_rows == 0:
         return rows
     calls = pc.shift_right(rows.column(SEQ), CALL_SHIFT).to_numpy()
-    symbols = rows.column("symbol").to_pylist()
-    last: dict[str, int] = {}
-    for s, c in zip(symbols, calls, strict=True):
-        last[s] = max(last.get(s, 0), int(c))
-    keep = np.array([c == last[s] for s, c in zip(symbols, calls, strict=True)])
-    keep &= rows.column("order_id").is_valid().to_numpy(zero_copy_only=False)
+    if portfolio:
+        keep = calls == calls.max()
+    else:
+        symbols = rows.column("symbol").to_pylist()
+        last: dict[str, int] = {}
+        for s, c in zip(symbols, calls, strict=True):
+            last[s] = max(last.get(s, 0), int(c))
+        keep = np.array([c == last[s] for s, c in zip(symbols, calls, strict=True)])
+    if "order_id" in rows.column_names:
+        keep &= rows.column("order_id").is_valid().to_numpy(zero_copy_only=False)
     out = rows.filter(pa.array(keep))
     # After every event of the run: finish() comes at the end of the data.
     late = pa.array(np.full(out.num_rows, np.iinfo(np.int64).max - 1), pa.int64())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pytest
 
 import streambt as sb
 from streambt.manifest import load_manifest
@@ -46,8 +47,12 @@ def test_a_backtest_on_the_standalone_cluster_equals_duckdb(
         assert_tables_equal(got, getattr(want, name), f"cluster/{name}")
 
 
-def test_streambt_submit_runs_the_manifest_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
-    manifest = ROOT / "examples" / "sma_cross.toml"
+@pytest.mark.parametrize("example", ["sma_cross.toml", "sma_brackets.toml"])
+def test_streambt_submit_runs_the_manifest_on_the_cluster(
+    cluster: Cluster, tmp_path: Path, example: str
+) -> None:
+    """A plain run, and one of the portfolio broker (two strategies on one capital)."""
+    manifest = ROOT / "examples" / example
     out = tmp_path / "run"
     started = time.perf_counter()
     done = subprocess.run(
@@ -55,14 +60,14 @@ def test_streambt_submit_runs_the_manifest_on_the_cluster(cluster: Cluster, tmp_
          "--master", cluster.url, "--out", str(out)],
         cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
-    TIMES["streambt submit round trip (s)"] = time.perf_counter() - started
+    TIMES[f"streambt submit round trip, {example} (s)"] = time.perf_counter() - started
     assert done.returncode == 0, done.stderr[-4000:]
     assert "submitted to spark://127.0.0.1" in done.stdout
     want = load_manifest(manifest).cerebro.run()
     reference = want.to_dir(tmp_path / "duckdb")
     for name in ("equity.parquet", "factors.parquet"):
         assert_tables_equal(pq.read_table(out / name), pq.read_table(reference / name), name)
-    for name in ("trades.csv", "orders.csv", "fills.csv"):
+    for name in ("trades.csv", "orders.csv", "order_events.csv", "fills.csv"):
         assert_tables_equal(pacsv.read_csv(out / name), pacsv.read_csv(reference / name), name)
     assert _same_metrics(out / "metrics.json", reference / "metrics.json")
 
