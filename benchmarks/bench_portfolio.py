@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
@@ -44,6 +43,7 @@ from common import (  # noqa: E402
     next_open_signals,
     synthetic_bars,
     time_best_of,
+    vbt_all_in,
     write_json,
 )
 from peers.peer_runs import strict_cross  # noqa: E402
@@ -84,12 +84,7 @@ def vectorbt_one(df: pd.DataFrame) -> dict[str, Any]:
         low=pd.Series(df["low"].to_numpy(), index=index),
         sl_stop=SL,
         tp_stop=TP,
-        direction="longonly",
-        size=np.inf,
-        size_granularity=1.0,
-        fees=FEE,
-        init_cash=CASH,
-        freq="1min",
+        **vbt_all_in(FEE, CASH),
     )
     return {"trades": int(pf.trades.closed.count()), "final_equity": float(pf.value().iloc[-1])}
 

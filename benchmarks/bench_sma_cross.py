@@ -21,13 +21,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the peers' backtrader strategy and strict cross
 
-from common import Timing, machine_info, next_open_signals, synthetic_bars, time_best_of, write_json  # noqa: E402
+from common import (  # noqa: E402
+    Timing,
+    machine_info,
+    next_open_signals,
+    synthetic_bars,
+    time_best_of,
+    vbt_all_in,
+    write_json,
+)
 from peers.peer_runs import SmaCross, backtrader_cerebro, strict_cross, to_peer_frame  # noqa: E402
 
 RULES = SmaCross(fast=10, slow=30, cash=10_000.0, commission=0.001, long_only=True)
@@ -88,12 +95,7 @@ def run_vectorbt(df: pd.DataFrame) -> dict[str, Any]:
         entries=pd.Series(entries, index=close.index),
         exits=pd.Series(exits, index=close.index),
         price=open_,
-        direction="longonly",
-        size=np.inf,
-        size_granularity=1.0,
-        fees=RULES.commission,
-        init_cash=RULES.cash,
-        freq="1min",
+        **vbt_all_in(RULES.commission, RULES.cash),
     )
     closed = pf.trades.closed
     equity = pf.value()

@@ -66,7 +66,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # the peers' strict cross
 
-from common import machine_info, synthetic_bars, write_json  # noqa: E402
+from common import machine_info, synthetic_bars, vbt_all_in, write_json  # noqa: E402
 
 FAST = list(range(5, 55, 5))
 SLOW = list(range(60, 160, 10))
@@ -217,12 +217,7 @@ def vectorbt_symbol(df: pd.DataFrame, symbol: str) -> pa.Table:
         entries=entries,
         exits=exits,
         price=np.broadcast_to(df["open"].to_numpy()[:, None], (n, cells)),
-        direction="longonly",
-        size=np.inf,
-        size_granularity=1.0,
-        fees=FEE,
-        init_cash=CASH,
-        freq="1min",
+        **vbt_all_in(FEE, CASH),
     )
     closed = pf.trades.closed
     counts = closed.count().to_numpy()

@@ -170,3 +170,16 @@ def next_open_signals(cross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     entries[1:] = cross[:-1] == 1
     exits[1:] = cross[:-1] == -1
     return entries, exits
+
+
+def vbt_all_in(fee: float, cash: float) -> dict[str, Any]:
+    """vectorbt ``from_signals`` settings for streambt's all-in rule: long only, as many
+    whole units as the cash buys, ``fee`` per fill, one-minute bars."""
+    return {
+        "direction": "longonly",
+        "size": np.inf,
+        "size_granularity": 1.0,
+        "fees": fee,
+        "init_cash": cash,
+        "freq": "1min",
+    }

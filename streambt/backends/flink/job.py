@@ -195,14 +195,7 @@ class FlinkJob:
                 f"flink backend: stages keyed by {sorted(keys - {'symbol'})} are not supported; "
                 "run this graph on duckdb or polars"
             )
-        graph = self.cerebro.graph
-        indicators = [n for n in nodes if n.kind is not OpKind.SIMULATION]
-        sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
-        inputs = {
-            n.id: {role: graph.node(k.node_id).column(k.output) for role, k in n.inputs}
-            for n in nodes
-        }
-        outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
+        indicators, sims, inputs, outputs = self._wiring(nodes)
         pipeline = bd.BundledPipeline(
             columns,
             indicators,
@@ -381,9 +374,11 @@ class FlinkJob:
         table = self.fenv.tenv.sql_query(self.fenv.con.compile(expr))
         return self.fenv.tenv.to_data_stream(table)
 
-    def _host(
-        self, stream: Any, columns: list[str], nodes: list[Node], built: Built, key: str
-    ) -> tuple[Any, list[str]]:
+    def _wiring(
+        self, nodes: list[Node]
+    ) -> tuple[list[Node], list[Node], dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        """The kernel nodes' wiring: indicators, simulations, node id -> {role: input column},
+        indicator id -> {output: column}."""
         graph = self.cerebro.graph
         indicators = [n for n in nodes if n.kind is not OpKind.SIMULATION]
         sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
@@ -392,6 +387,12 @@ class FlinkJob:
             for n in nodes
         }
         outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
+        return indicators, sims, inputs, outputs
+
+    def _host(
+        self, stream: Any, columns: list[str], nodes: list[Node], built: Built, key: str
+    ) -> tuple[Any, list[str]]:
+        indicators, sims, inputs, outputs = self._wiring(nodes)
         new_columns = [*columns, *(c for n in indicators for c in outputs[n.id].values())]
         host = fo.KernelHostFunction(
             columns,

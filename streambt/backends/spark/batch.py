@@ -33,7 +33,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, GroupedData, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import DoubleType, StructField, StructType
@@ -49,6 +49,7 @@ from ...io.timeframes import Timeframe
 from ...metrics.keys import MetricKeys
 from ...ops.base import OpKind
 from ...ops.portfolio import Portfolio
+from ...ops.source import BAR_FIELDS
 from ..event_tables import EQUITY_SCHEMA, EVENT_SCHEMAS, PORTFOLIO_SCHEMAS, POSITION_SCHEMA
 from ..kernel_host import KernelRunner, SimOutput
 from ..local import align_frames, kernel_runs
@@ -232,10 +233,17 @@ class SparkBatch:
             table(frame)
         return frames, sims
 
-    def keep_records(self, records: DataFrame) -> DataFrame:
-        """The simulation records, kept when the metrics read them after the collect (else
-        the collect is their one reader: caching them would only cost)."""
-        return self.keep(records) if "metrics" in self.collected else records
+    def run_records(
+        self, grouped: GroupedData, fn: Callable[[pa.Table], pa.Table], layout: Layout
+    ) -> tuple[DataFrame, dict[str, DataFrame]]:
+        """One pass of ``fn`` over the groups: the record table (kept when the metrics read
+        it after the collect; else the collect is its one reader and caching would only
+        cost), and the simulation tables split from it, each with its order columns."""
+        records = grouped.applyInArrow(fn, schema=from_arrow_schema(layout.schema))
+        if "metrics" in self.collected:
+            records = self.keep(records)
+        self.records, self.layout = records, layout
+        return records, {name: layout.unpack(records, name, seq=True) for name in self.sim_parts()}
 
     def keep(self, df: DataFrame) -> DataFrame:
         kept = df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -317,12 +325,10 @@ class SparkBatch:
         layout = Layout.of({**parts, **sim_parts})
         fn = simulate_fn(self.graph, nodes, dict(universes), layout, with_bars, set(sim_parts))
         spread = frame.repartition(self.partitions(count_symbols(universes)), key)
-        records = spread.groupBy(key).applyInArrow(fn, schema=from_arrow_schema(layout.schema))
-        records = self.keep_records(records)
-        self.records, self.layout = records, layout
+        records, sims = self.run_records(spread.groupBy(key), fn, layout)
         out = layout.unpack(records, "bars") if with_bars else frame
         self.records_bars = out if with_bars else None
-        return out, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
+        return out, sims
 
     def simulate_portfolios(
         self,
@@ -342,9 +348,8 @@ class SparkBatch:
                 frame = self.keep(frame)  # read by the blocks and collected as the factors
         stage = split(self.graph, portfolios, blocks)
         # The host reads every bar field (fills, stops, valuation), whatever the graph reads.
-        fields = ("open", "high", "low", "close", "volume")
         specs = tuple(
-            Block(b.nodes, tuple(dict.fromkeys([*fields, *b.inputs])), ()) for b in stage.blocks
+            Block(b.nodes, tuple(dict.fromkeys([*BAR_FIELDS, *b.inputs])), ()) for b in stage.blocks
         )
         rows = explode(frame, specs)
         rows = rows.repartition(self.partitions(len(specs)), BLOCK)
@@ -359,10 +364,7 @@ class SparkBatch:
             set(sim_parts),
             self.classes,
         )
-        records = rows.groupBy(BLOCK).applyInArrow(fn, schema=from_arrow_schema(layout.schema))
-        records = self.keep_records(records)
-        self.records, self.layout = records, layout
-        return frame, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
+        return frame, self.run_records(rows.groupBy(BLOCK), fn, layout)[1]
 
     def simulate_by_block(
         self,
@@ -399,13 +401,8 @@ class SparkBatch:
         fn = block_fn(
             self.graph, specs, dict(universes), layout, with_bars, set(sim_parts), self.classes
         )
-        records = exploded.groupBy(BLOCK, "symbol").applyInArrow(
-            fn, schema=from_arrow_schema(layout.schema)
-        )
-        records = self.keep_records(records)
-        self.records, self.layout = records, layout
         self.block_outputs = [b.outputs for b in blocks] if with_bars else []
-        return frame, {name: layout.unpack(records, name, seq=True) for name in sim_parts}
+        return frame, self.run_records(exploded.groupBy(BLOCK, "symbol"), fn, layout)[1]
 
     # -- results -------------------------------------------------------------
     def collect_frame(self, df: DataFrame, frame: str) -> pa.Table:

@@ -50,9 +50,14 @@ def pack_classes(graph: Graph) -> bytes | None:
 
 
 def unpack_classes(blob: bytes | None) -> None:
-    """Make the shipped classes known to this process's portfolio hosts."""
-    if blob is not None:
+    """Make the shipped classes known to this process's portfolio hosts (once per blob: a
+    worker process serves many groups and micro-batches)."""
+    if blob is not None and blob not in _UNPACKED:
         STRATEGY_CLASSES.update(cloudpickle.loads(blob))
+        _UNPACKED.add(blob)
+
+
+_UNPACKED: set[bytes] = set()
 
 
 def by_value() -> set[str]:

@@ -514,14 +514,13 @@ class SparkStream:
         last = (
             {PENDING: "orders", PENDING_EQUITY: "equity"} if self.portfolio else {PENDING: "orders"}
         )
+        # What the last micro-batch left pending is final at the end of the data.
+        pending = {name: final_pending(parts[kind], self.portfolio) for kind, name in last.items()}
         for name, schema in self.schemas.items():
             rows = parts[name]
-            for kind, table in last.items():
-                pending = final_pending(parts[kind], self.portfolio)
-                if table == name and pending.num_rows:
-                    rows = pa.concat_tables(
-                        [rows, pending.select(rows.column_names).cast(rows.schema)]
-                    )
+            if name in pending and pending[name].num_rows:
+                more = pending[name].select(rows.column_names).cast(rows.schema)
+                rows = pa.concat_tables([rows, more])
             tables[name] = ordered(rows, name, schema, self.portfolio)
         drop = list(ORDER_COLUMNS)
         factors = self.cerebro.canonical_factors(

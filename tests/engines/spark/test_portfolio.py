@@ -43,9 +43,10 @@ class EveryThird(sb.Strategy):
             ctx.close()
 
 
-def _counting(frame: pd.DataFrame) -> sb.Cerebro:
+def _counting(feed: sb.feeds.Feed) -> sb.Cerebro:
+    """The event-style counter beside a pulse strategy with a take-profit, on ``feed``."""
     cb = sb.Cerebro(cash=10_000, commission=0.001)
-    data = cb.add_data(sb.feeds.from_pandas(frame))
+    data = cb.add_data(feed)
     sma = cb.add_indicator(sb.ind.sma, data["close"], window=10)
     cb.add_strategy(EveryThird, data, name="third", columns={"sma": sma})
     cb.add_strat(
@@ -60,7 +61,7 @@ def _counting(frame: pd.DataFrame) -> sb.Cerebro:
 def test_a_portfolio_stream_stopped_mid_stream_goes_on_from_its_checkpoint(
     spark: object, two_symbols: pd.DataFrame, tmp_path: Path
 ) -> None:
-    cb = _counting(two_symbols)
+    cb = _counting(sb.feeds.from_pandas(two_symbols))
     want = cb.run()
     opts = {"backend": "spark", "mode": "stream", "micro_batch": 150, "sink": tmp_path}
     first = cb.run(max_batches=3, **opts)  # stopped after three of eight micro-batches
@@ -92,20 +93,20 @@ def test_a_portfolio_over_a_watched_folder(
     first.to_csv(folder / "bars-000.csv", index=False)
     for i, part in enumerate((rest.iloc[:300], rest.iloc[300:])):
         part.to_csv(folder / f"bars-{i + 1:03d}.csv", index=False)
-    want = _counting(two_symbols).run()
-    cb = sb.Cerebro(cash=10_000, commission=0.001)
-    data = cb.add_data(sb.feeds.from_csv(folder))
-    sma = cb.add_indicator(sb.ind.sma, data["close"], window=10)
-    cb.add_strategy(EveryThird, data, name="third", columns={"sma": sma})
-    cb.add_strat(
-        cb.add_indicator(sb.sig.cross, sma, cb.add_indicator(sb.ind.ema, data["close"], window=30)),
-        sb.sizers.percent_equity(0.3),
-        name="cross",
-        take_profit=0.05,
-    )
-    got = cb.run(backend="spark", mode="stream")
+    want = _counting(sb.feeds.from_pandas(two_symbols)).run()
+    got = _counting(sb.feeds.from_csv(folder)).run(backend="spark", mode="stream")
     for name in ("orders", "order_events", "fills", "trades", "equity", "metrics"):
         assert_tables_equal(getattr(got, name), getattr(want, name), f"folder/{name}")
+
+
+def _stop_loss_over(folder: Path) -> sb.Cerebro:
+    """A close/SMA cross with a stop-loss (the portfolio broker) over a watched folder."""
+    cb = sb.Cerebro(cash=10_000)
+    data = cb.add_data(sb.feeds.from_csv(folder))
+    sma = cb.add_indicator(sb.ind.sma, data["close"], window=5)
+    cb.add_strat(cb.add_indicator(sb.sig.cross, data["close"], sma), sb.sizers.all_in(),
+                 stop_loss=0.02)  # fmt: skip
+    return cb
 
 
 def test_a_symbol_the_portfolio_was_not_built_for_is_an_error(
@@ -115,11 +116,7 @@ def test_a_symbol_the_portfolio_was_not_built_for_is_an_error(
     folder.mkdir()
     aaa = two_symbols[two_symbols["symbol"] == "AAA"]
     aaa.iloc[:100].to_csv(folder / "bars-000.csv", index=False)
-    cb = sb.Cerebro(cash=10_000)
-    data = cb.add_data(sb.feeds.from_csv(folder))
-    sma = cb.add_indicator(sb.ind.sma, data["close"], window=5)
-    cb.add_strat(cb.add_indicator(sb.sig.cross, data["close"], sma), sb.sizers.all_in(),
-                 stop_loss=0.02)  # fmt: skip
+    cb = _stop_loss_over(folder)
     opts = {"backend": "spark", "mode": "stream", "sink": tmp_path / "sink"}
     first = cb.run(**opts)  # the portfolio is built for AAA, the one symbol there
     # A later file brings BBB too; the restart keeps the portfolio of the checkpoint.
@@ -139,11 +136,7 @@ def test_a_bar_out_of_time_order_in_a_portfolio_stream_is_an_error(
     aaa = two_symbols[two_symbols["symbol"] == "AAA"]
     aaa.iloc[:100].to_csv(folder / "bars-000.csv", index=False)
     aaa.iloc[90:120].to_csv(folder / "bars-001.csv", index=False)  # repeats ten bars
-    cb = sb.Cerebro(cash=10_000)
-    data = cb.add_data(sb.feeds.from_csv(folder))
-    sma = cb.add_indicator(sb.ind.sma, data["close"], window=5)
-    cb.add_strat(cb.add_indicator(sb.sig.cross, data["close"], sma), sb.sizers.all_in(),
-                 stop_loss=0.02)  # fmt: skip
+    cb = _stop_loss_over(folder)
     with pytest.raises(DataError, match=r"a bar of 'AAA' at .* arrived after its bar at"):
         cb.run(backend="spark", mode="stream", sink=tmp_path / "sink")
 
@@ -189,7 +182,7 @@ def test_strategy_classes_travel_by_value_to_the_executors(
 def test_collect_brings_back_the_order_history_with_the_orders(
     spark: object, two_symbols: pd.DataFrame
 ) -> None:
-    cb = _counting(two_symbols)
+    cb = _counting(sb.feeds.from_pandas(two_symbols))
     want = cb.run()
     got = cb.run(backend="spark", collect=("trades", "metrics"))
     assert_tables_equal(got.trades, want.trades, "collect/trades")
