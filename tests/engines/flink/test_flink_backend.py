@@ -124,6 +124,15 @@ def test_replay_paces_the_feed_and_measures_latency(
     def at(row: dict[str, object]) -> int:
         return position[(row["symbol"], pd.Timestamp(row["bar_ts"]).value // 1000)]
 
+    # The reference's orders and fills span three seconds of the stream at this rate.
+    events = want.orders.to_pandas()
+    created = [
+        position[(s, t.value // 1000)]
+        for s, t in zip(events.symbol, events.created_ts, strict=True)
+    ]
+    assert max(created) - min(created) >= 2 * rate
+    # A latency row's bar is the one whose arrival released the output, so the first rows can
+    # come with a later bar (the startup burst released together): at least one second remains.
     # The rate limiter stores at most one second of permits (a burst at the start, or after
     # the machine stalled the source), so n bars of the stream take at least n / rate - 1 s
     # to leave it; half that between their entry stamps leaves room for queues on a busy
@@ -131,7 +140,7 @@ def test_replay_paces_the_feed_and_measures_latency(
     rows = sorted(latency.to_pylist(), key=at)
     first, last = rows[0], rows[-1]
     bars = at(last) - at(first)
-    assert bars >= 2 * rate, "the orders must span two seconds of the stream"
+    assert bars >= rate, "the orders must span a second of the stream"
     assert last["bar_emitted_us"] - first["bar_emitted_us"] >= 0.5e6 * (bars / rate - 1.0)
 
 
