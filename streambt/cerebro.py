@@ -35,6 +35,7 @@ from .errors import (
 from .graph import ColumnKey, Graph, Node, Ref
 from .graph.frames import BASE, frame_of
 from .io.feeds import BAR_SCHEMA, TS_TYPE, Feed, sort_bars
+from .io.resample import symbol_runs
 from .io.timeframes import Timeframe
 from .ops.base import INDICATOR_KINDS, Op, OpKind
 from .ops.frames import AsOf, Resample
@@ -725,7 +726,9 @@ class Cerebro:
         for node_id in sorted(self._feeds):
             feed = self._feeds[node_id]
             table = feed.load()
-            symbols = frozenset(table.column("symbol").unique().to_pylist())
+            # Loaded bars are ordered by (symbol, ts): their runs name the symbols, with no hash
+            # of every row as unique() would do.
+            symbols = frozenset(s for s, _, _ in symbol_runs(table.column("symbol")))
             name = feed.name  # describes the feed: once, not once per symbol
             for s in symbols:
                 if s in seen:

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,30 @@ from .errors import StreambtError
 if TYPE_CHECKING:
     from .compile.plan import Plan
     from .graph import Ref
+
+
+TableOrBuilder: TypeAlias = pa.Table | Callable[[], pa.Table]
+
+
+class _Table:
+    """A result table given as a table or a zero-argument callable building it: built on first
+    access, then kept (a run whose caller never reads, say, the order history never decodes
+    it)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+        self.__doc__ = f"The {name} table (a ``pyarrow.Table``, built on first access)."
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.slot]
+        if not isinstance(value, pa.Table):
+            value = obj.__dict__[self.slot] = value()
+        return value
+
+    def __set__(self, obj: Any, value: TableOrBuilder) -> None:
+        obj.__dict__[self.slot] = value
 
 
 class Result:
@@ -34,6 +58,8 @@ class Result:
     strategy (``symbol = "*"``) and one for the portfolio itself (see
     ``docs/broker.md``).
 
+    Tables may be given as zero-argument callables: each is built on first access.
+
     Examples
     --------
     >>> res = cb.run()                       # doctest: +SKIP
@@ -42,24 +68,32 @@ class Result:
     >>> res.to_dir("runs/x")                 # doctest: +SKIP
     """
 
+    orders = _Table()
+    fills = _Table()
+    trades = _Table()
+    equity = _Table()
+    #: units per bar per strategy and symbol
+    positions = _Table()
+    #: every status change of every order (portfolio broker; empty for v1 accounts)
+    order_events = _Table()
+
     def __init__(
         self,
         factors: pa.Table,
-        orders: pa.Table,
-        fills: pa.Table,
-        trades: pa.Table,
-        equity: pa.Table,
-        metrics: pa.Table | Callable[[], pa.Table],
+        orders: TableOrBuilder,
+        fills: TableOrBuilder,
+        trades: TableOrBuilder,
+        equity: TableOrBuilder,
+        metrics: TableOrBuilder,
         plan: Plan | None = None,
         frames: dict[str, pa.Table] | None = None,
-        positions: pa.Table | Callable[[], pa.Table] | None = None,
-        order_events: pa.Table | None = None,
+        positions: TableOrBuilder | None = None,
+        order_events: TableOrBuilder | None = None,
     ) -> None:
         from .backends.event_tables import PORTFOLIO_SCHEMAS, POSITION_SCHEMA
 
         self.factors = factors
-        self._positions = positions if positions is not None else POSITION_SCHEMA.empty_table()
-        #: every status change of every order (portfolio broker; empty for v1 accounts)
+        self.positions = positions if positions is not None else POSITION_SCHEMA.empty_table()
         self.order_events = (
             order_events
             if order_events is not None
@@ -78,13 +112,6 @@ class Result:
         # first use, so a run (or a sweep cell) that never reads them skips them.
         self._metrics = metrics if isinstance(metrics, pa.Table) else None
         self._compute_metrics = None if isinstance(metrics, pa.Table) else metrics
-
-    @property
-    def positions(self) -> pa.Table:
-        """Units per bar per strategy and symbol (built on first access)."""
-        if not isinstance(self._positions, pa.Table):
-            self._positions = self._positions()
-        return self._positions
 
     @property
     def metrics(self) -> pa.Table:

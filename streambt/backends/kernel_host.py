@@ -8,11 +8,11 @@ paths run the same code, which is what makes them agree.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from .. import sim  # noqa: F401  (registers the simulation kernels)
 from ..graph import Graph, Node
 from ..io.resample import symbol_runs
-from ..io.schema import float_array, repeat_string
+from ..io.schema import constant_strings, float_array
 from ..kernels import KERNELS, Kernel, SimulationKernel, State
 from ..ops.base import OpKind
 from ..ops.portfolio import Portfolio
@@ -66,6 +66,7 @@ def key_slices(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int]
 
 
 Key = tuple[str, str]  # (strategy, symbol)
+Part: TypeAlias = pa.Table | Callable[[], pa.Table]
 
 
 @dataclass
@@ -85,7 +86,8 @@ class SimOutput:
     #: portfolio hosts' position tables, built when first read (a run that never reads them
     #: skips sorting a row per bar and strategy)
     later_positions: list[Callable[[], list[tuple[str, pa.Table]]]] = field(default_factory=list)
-    events: dict[str, list[tuple[Key, pa.Table]]] = field(default_factory=dict)
+    #: event tables by name, in parts (a part may be a callable that builds it)
+    events: dict[str, list[tuple[Key, Part]]] = field(default_factory=dict)
     portfolio: bool = False
 
     def add_equity(self, strategy: str, symbol: str, table: pa.Table) -> None:
@@ -95,12 +97,13 @@ class SimOutput:
         self.positions.append(((strategy, symbol), table))
 
     def add_portfolio(self, host: PortfolioHost) -> None:
-        """Everything ``host`` wrote (call after its ``finish``)."""
+        """Everything ``host`` wrote (call after its ``finish``); its event tables are
+        decoded when first read."""
         self.portfolio = True
         self.equity += [((name, ""), t) for name, t in host.equity_tables()]
         self.later_positions.append(host.position_tables)
-        for name, tables in host.events.items():
-            self.events.setdefault(name, []).extend(((host.name, ""), t) for t in tables)
+        for name, build in host.event_tables().items():
+            self.events.setdefault(name, []).append(((host.name, ""), build))
 
     def add_events(
         self, strategy: str, symbol: str, events: Mapping[str, Mapping[str, np.ndarray]]
@@ -111,8 +114,8 @@ class SimOutput:
                 continue
             decoded = decode_event_columns(name, cols)
             head = {
-                "strategy": repeat_string(strategy, n),
-                "symbol": repeat_string(symbol, n),
+                "strategy": constant_strings(strategy, n),
+                "symbol": constant_strings(symbol, n),
             }
             table = pa.table({**head, **decoded}, schema=EVENT_SCHEMAS[name])
             self.events.setdefault(name, []).append(((strategy, symbol), table))
@@ -124,25 +127,60 @@ class SimOutput:
             parts += [((name, ""), t) for name, t in build()]
         return _concat_in_key_order(parts, POSITION_SCHEMA)
 
-    def tables(self, lazy: bool = False) -> dict[str, Any]:
-        """Concatenated tables, ordered by (strategy, symbol, time or id); with ``lazy``,
-        ``positions`` is a callable building its table on first use."""
-        out: dict[str, Any] = {
-            "equity": _concat_in_key_order(self.equity, EQUITY_SCHEMA),
-            "positions": self.positions_table if lazy else self.positions_table(),
+    def tables(self) -> dict[str, pa.Table]:
+        """Concatenated tables, ordered by (strategy, symbol, time or id)."""
+        lazy = self.lazy_tables()
+        return {name: lazy[name] for name in lazy}
+
+    def lazy_tables(self) -> LazyTables:
+        """:meth:`tables`, each built on first access."""
+        builders: dict[str, Callable[[], pa.Table]] = {
+            "equity": partial(_concat_in_key_order, self.equity, EQUITY_SCHEMA),
+            "positions": self.positions_table,
         }
         schemas = PORTFOLIO_SCHEMAS if self.portfolio else EVENT_SCHEMAS
         for name, schema in schemas.items():
-            out[name] = _concat_in_key_order(self.events.get(name, []), schema)
-        out.setdefault("order_events", PORTFOLIO_SCHEMAS["order_events"].empty_table())
-        return out
+            builders[name] = partial(_concat_in_key_order, self.events.get(name, []), schema)
+        builders.setdefault("order_events", PORTFOLIO_SCHEMAS["order_events"].empty_table)
+        return LazyTables(builders)
 
 
-def _concat_in_key_order(parts: list[tuple[Key, pa.Table]], schema: pa.Schema) -> pa.Table:
+class LazyTables(Mapping[str, pa.Table]):
+    """Tables by name, each built by its callable on first access and then kept.
+
+    >>> tables = LazyTables({"t": lambda: pa.table({"x": [1]})})
+    >>> tables["t"].num_rows, tables.later("t")() is tables["t"]
+    (1, True)
+    """
+
+    def __init__(self, builders: Mapping[str, Callable[[], pa.Table]]) -> None:
+        self._builders = dict(builders)
+        self._built: dict[str, pa.Table] = {}
+
+    def __getitem__(self, name: str) -> pa.Table:
+        if name not in self._built:
+            self._built[name] = self._builders[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+    def later(self, name: str) -> Callable[[], pa.Table]:
+        """A callable that gives the table ``name`` (for a :class:`~streambt.result.Result`)."""
+        if name not in self._builders:
+            raise KeyError(name)
+        return partial(self.__getitem__, name)
+
+
+def _concat_in_key_order(parts: list[tuple[Key, Part]], schema: pa.Schema) -> pa.Table:
     if not parts:
         return schema.empty_table()
     ordered = sorted(parts, key=lambda part: part[0])  # stable: a key's parts keep their order
-    return pa.concat_tables([table for _, table in ordered]) if len(ordered) > 1 else ordered[0][1]
+    tables = [t if isinstance(t, pa.Table) else t() for _, t in ordered]
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 class KernelRunner:
@@ -310,8 +348,8 @@ class KernelRunner:
 def _key_columns(strategy: str, symbol: str, n: int) -> dict[str, pa.Array]:
     """The ``strategy`` and ``symbol`` columns of ``n`` rows of one key."""
     return {
-        "strategy": repeat_string(strategy, n),
-        "symbol": repeat_string(symbol, n),
+        "strategy": constant_strings(strategy, n),
+        "symbol": constant_strings(symbol, n),
     }
 
 

@@ -10,6 +10,7 @@ Ibis aggregations over the result tables, run on an in-process DuckDB.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -103,21 +104,21 @@ class LocalBackend(Backend):
             factors, frames, sim = self._run_stream(cerebro, plan, bars, universes)
         else:
             factors, frames, sim = self._run_batch(cerebro, plan, bars, universes)
-        tables = sim.tables(lazy=True)
+        tables = sim.lazy_tables()
         return Result(
             factors=cerebro.canonical_factors(factors),
             frames={
                 name: cerebro.canonical_factors(frames[f], f)
                 for f, name in plan.frame_names.items()
             },
-            orders=tables["orders"],
-            fills=tables["fills"],
-            trades=tables["trades"],
-            equity=tables["equity"],
+            orders=tables.later("orders"),
+            fills=tables.later("fills"),
+            trades=tables.later("trades"),
+            equity=tables.later("equity"),
             metrics=partial(local_metrics, plan, tables, cerebro, MetricKeys.of(cerebro.graph)),
             plan=plan,
-            positions=tables["positions"],
-            order_events=tables["order_events"],
+            positions=tables.later("positions"),
+            order_events=tables.later("order_events"),
         )
 
     def _run_batch(
@@ -175,7 +176,7 @@ class LocalBackend(Backend):
 
 
 def local_metrics(
-    plan: Plan, tables: dict[str, pa.Table], cerebro: Cerebro, keys: MetricKeys | None = None
+    plan: Plan, tables: Mapping[str, pa.Table], cerebro: Cerebro, keys: MetricKeys | None = None
 ) -> pa.Table:
     """Metrics as Ibis aggregations over the result tables, on an in-process DuckDB."""
     if not plan.stages_of(METRICS):

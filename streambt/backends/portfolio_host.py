@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidParameterError, did_you_mean
 from ..graph import Graph, Node
 from ..io.resample import run_ends
-from ..io.schema import repeat_string, ts_array
+from ..io.schema import constant_strings, ts_array
 from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES
 from ..sim.events import PORTFOLIO_EVENT_COLUMNS
 from ..sim.portfolio import BookRows, PortfolioKernel
@@ -105,7 +106,10 @@ class PortfolioHost:
         self.pending: dict[str, Any] | None = None  # the last timestamp's row, not yet final
         self._equity: list[dict[str, np.ndarray]] = []  # final timestamps' rows, in order
         self._positions: list[tuple[np.ndarray, ...]] = []  # (ts, symbol, close, units[K])
-        self.events: dict[str, list[pa.Table]] = {t: [] for t in PORTFOLIO_EVENT_COLUMNS}
+        #: each step's event columns by table, decoded into Arrow when read (event_tables)
+        self._events: dict[str, list[Mapping[str, np.ndarray]]] = {
+            t: [] for t in PORTFOLIO_EVENT_COLUMNS
+        }
 
     # -- feeding ------------------------------------------------------------------------
     def inputs(self, column: Column) -> dict[str, np.ndarray]:
@@ -190,7 +194,7 @@ class PortfolioHost:
         ts = ts_array(_joined([g["ts"] for g in groups]))
         fields = {f: _joined([g[f] for g in groups]) for f in ("cash", "equity", "gross")}
         n = len(ts)
-        all_symbols = repeat_string(ALL_SYMBOLS, n)
+        all_symbols = constant_strings(ALL_SYMBOLS, n)
         for k, name in enumerate(names):
             values = {
                 f: (v[k] if k < len(self.strategy_names) else _total(v)) for f, v in fields.items()
@@ -200,7 +204,7 @@ class PortfolioHost:
                     name,
                     pa.table(
                         {
-                            "strategy": repeat_string(name, n),
+                            "strategy": constant_strings(name, n),
                             "symbol": all_symbols,
                             "ts": ts,
                             "cash": values["cash"],
@@ -241,7 +245,7 @@ class PortfolioHost:
                     name,
                     pa.table(
                         {
-                            "strategy": repeat_string(name, len(rows)),
+                            "strategy": constant_strings(name, len(rows)),
                             "symbol": symbols.take(pa.array(p_sym[rows])),
                             "ts": ts_array(p_ts[rows]),
                             "position": u,
@@ -257,13 +261,27 @@ class PortfolioHost:
 
     def _write_events(self, events: Mapping[str, Mapping[str, np.ndarray]]) -> None:
         for table, cols in events.items():
-            if len(next(iter(cols.values()))) == 0:
-                continue
-            self.events[table].append(
-                portfolio_event_table(
-                    table, cols, self.strategy_names, self.symbols, self.currencies
-                )
-            )
+            if len(next(iter(cols.values()))):
+                self._events[table].append(cols)
+
+    def event_tables(self) -> dict[str, Callable[[], pa.Table]]:
+        """Each event table written so far, by name, as a callable that decodes it: a run
+        whose caller never reads (say) the order history never turns it into Arrow."""
+        return {
+            name: partial(self._decoded, name, list(parts)) for name, parts in self._events.items()
+        }
+
+    def _decoded(self, table: str, parts: list[Mapping[str, np.ndarray]]) -> pa.Table:
+        if not parts:
+            return PORTFOLIO_SCHEMAS[table].empty_table()
+        cols = (
+            parts[0]
+            if len(parts) == 1
+            else {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        )
+        return portfolio_event_table(
+            table, cols, self.strategy_names, self.symbols, self.currencies
+        )
 
     # -- a host kept by an engine between micro-batches ------------------------------------
     def drain(self) -> dict[str, pa.Table]:
@@ -273,12 +291,10 @@ class PortfolioHost:
             "equity": _stacked(self.equity_tables(), EQUITY_SCHEMA),
             "positions": _stacked(self.position_tables(), POSITION_SCHEMA),
         }
-        for name, tables in self.events.items():
-            out[name] = (
-                pa.concat_tables(tables) if tables else PORTFOLIO_SCHEMAS[name].empty_table()
-            )
+        for name, build in self.event_tables().items():
+            out[name] = build()
         self._equity, self._positions = [], []
-        self.events = {t: [] for t in PORTFOLIO_EVENT_COLUMNS}
+        self._events = {t: [] for t in PORTFOLIO_EVENT_COLUMNS}
         return out
 
     def pending_tables(self) -> dict[str, pa.Table]:

@@ -238,6 +238,25 @@ def repeat_string(value: str, n: int) -> pa.Array:
     )
 
 
+#: rows of the one block a :func:`constant_strings` column refers to again and again
+CONSTANT_BLOCK = 65_536
+
+
+def constant_strings(value: str, n: int) -> pa.ChunkedArray:
+    """``n`` copies of ``value`` as an Arrow string column that holds one block of copies and
+    refers to it as often as needed: a result's ``strategy`` and ``symbol`` columns cost no
+    memory (nor time) per row.
+
+    >>> col = constant_strings("ab", 70_000)
+    >>> len(col), col.num_chunks, col[69_999].as_py()
+    (70000, 2, 'ab')
+    """
+    block = repeat_string(value, min(n, CONSTANT_BLOCK))
+    whole, rest = divmod(n, CONSTANT_BLOCK) if n > CONSTANT_BLOCK else (1, 0)
+    chunks = [block] * whole + ([block.slice(0, rest)] if rest else [])
+    return pa.chunked_array(chunks, pa.string())
+
+
 def ts_array(micros: np.ndarray) -> pa.Array:
     """int64 microseconds -> Arrow :data:`TS_TYPE`, sharing the numpy buffer (no nulls).
 

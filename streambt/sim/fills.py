@@ -499,7 +499,7 @@ def match_symbol(B, P, E, s, ts, o, h, lo, volume):
     sweep(B, s)
     day = ts // DAY_US
     # 1. DAY orders of an earlier UTC day expire before the bar trades
-    slot = symi[s, ob.SI_HEAD]
+    slot = symi[s, ob.SI_HEAD] if symi[s, ob.SI_KINDS] & ob.K_DAY else -1
     while slot >= 0:
         if (
             is_working(oi[slot, ob.OI_STATUS])
@@ -510,7 +510,7 @@ def match_symbol(B, P, E, s, ts, o, h, lo, volume):
             set_status(B, P, E, slot, ob.EXPIRED, ts, R_EXPIRED_DAY)
         slot = oi[slot, ob.OI_NEXT]
     # 2. market orders at the open, in id order
-    slot = symi[s, ob.SI_HEAD]
+    slot = symi[s, ob.SI_HEAD] if symi[s, ob.SI_KINDS] & ob.K_MARKET else -1
     while slot >= 0:
         if (
             oi[slot, ob.OI_TYPE] == ob.MARKET
@@ -571,7 +571,7 @@ def close_bar(B, P, s, h, lo, ts):
             lf[lot, ob.LF_LO] = min(lf[lot, ob.LF_LO], lo)
             lot = li[lot, ob.LI_NEXT]
     tick = inst[s, IN_TICK]
-    slot = symi[s, ob.SI_HEAD]
+    slot = symi[s, ob.SI_HEAD] if symi[s, ob.SI_KINDS] & ob.K_TRAIL else -1
     while slot >= 0:
         if (
             oi[slot, ob.OI_ROLE] == ob.ROLE_TRAIL

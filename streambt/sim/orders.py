@@ -127,8 +127,13 @@ AC_N = 4
 # --- per symbol [N, SF_N] / [N, SI_N] ------------------------------------------------
 SF_MARK, SF_VOL_LEFT = range(2)
 SF_N = 2
-SI_LAST_TS, SI_BARS, SI_HEAD, SI_TAIL, SI_FINALS = range(5)  # SI_FINALS: final, not swept
-SI_N = 5
+# SI_FINALS: final, not swept; SI_KINDS: the K_* bits of the orders in the symbol's list
+SI_LAST_TS, SI_BARS, SI_HEAD, SI_TAIL, SI_FINALS, SI_KINDS = range(6)
+SI_N = 6
+# Kinds of orders a bar's passes look for: a pass whose kind no listed order has is skipped
+# (most bars hold only a bracket's two GTC legs). Set when an order is linked, recomputed
+# when final orders are swept out, so a bit may be stale-set but never stale-clear.
+K_DAY, K_MARKET, K_TRAIL = 1, 2, 4
 # --- globals gi[G_N] / gf[GF_N] --------------------------------------------------------
 (
     G_NEXT_ORDER,
@@ -401,8 +406,22 @@ def set_status(B, P, E, slot, new, ts, reason):
 
 
 @jit_inline
+def order_kinds(oi, slot):
+    """The K_* bits of the order in ``slot``."""
+    kinds = 0
+    if oi[slot, OI_TIF] == DAY:
+        kinds |= K_DAY
+    if oi[slot, OI_TYPE] == MARKET:
+        kinds |= K_MARKET
+    if oi[slot, OI_ROLE] == ROLE_TRAIL:
+        kinds |= K_TRAIL
+    return kinds
+
+
+@jit_inline
 def _link(B, slot, s):
     symi, oi = B[3], B[6]
+    symi[s, SI_KINDS] |= order_kinds(oi, slot)
     tail = symi[s, SI_TAIL]
     oi[slot, OI_PREV] = tail
     oi[slot, OI_NEXT] = -1
@@ -415,15 +434,19 @@ def _link(B, slot, s):
 
 @jit_inline
 def sweep(B, s):
-    """Unlink the final orders of symbol ``s`` and return their slots to the free list."""
+    """Unlink the final orders of symbol ``s``, return their slots to the free list, and
+    recompute the kinds of the orders left."""
     symi, gi, oi = B[3], B[4], B[6]
     if symi[s, SI_FINALS] == 0:  # most bars: nothing to unlink, no walk over the orders
         return
     symi[s, SI_FINALS] = 0
+    kinds = 0
     slot = symi[s, SI_HEAD]
     while slot >= 0:
         nxt = oi[slot, OI_NEXT]
-        if is_final(oi[slot, OI_STATUS]):
+        if not is_final(oi[slot, OI_STATUS]):
+            kinds |= order_kinds(oi, slot)
+        else:
             prev = oi[slot, OI_PREV]
             if prev >= 0:
                 oi[prev, OI_NEXT] = nxt
@@ -438,6 +461,7 @@ def sweep(B, s):
             gi[G_FREE_ORDER] = slot
             gi[G_ORDERS_USED] -= 1
         slot = nxt
+    symi[s, SI_KINDS] = kinds
 
 
 @jit_inline

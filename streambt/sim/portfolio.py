@@ -929,8 +929,8 @@ class PortfolioKernel(SimulationKernel):
 
         Same state and events; writes a position per row and strategy, and the
         accounts once per timestamp instead of the full rows of every bar. The
-        event columns may be views of the step's buffers (``event_tables(copy=False)``):
-        convert or copy them, do not keep them.
+        event columns may be views of buffers this step allocated
+        (``event_tables(copy=False)``); no later step writes them.
         """
         ts, sym, o, h, lo, c, v, sig, atr = self.prepare(cols)
         n, n_strat = ts.shape[0], len(self.specs)

@@ -539,12 +539,8 @@ def count_symbols(universes: Mapping[str, frozenset[str]]) -> int:
 
 def sim_tables(output: SimOutput, wanted: set[str]) -> dict[str, pa.Table]:
     """The ``wanted`` tables of a simulation, each in (strategy, symbol) order."""
-    tables = output.tables(lazy=True)
-    return {
-        name: table() if callable(table) else table
-        for name, table in tables.items()
-        if name in wanted
-    }
+    tables = output.lazy_tables()
+    return {name: tables[name] for name in tables if name in wanted}
 
 
 def explode(frame: DataFrame, blocks: tuple[Block, ...]) -> DataFrame:

@@ -63,9 +63,12 @@ def _table(name: str, collected_as: str | None = None) -> property:
     def get(self: PartialResult) -> pa.Table:
         if wanted not in self.collected:
             raise not_collected(wanted, self.collected)
-        return self._tables[name]
+        value = self._tables[name]
+        if not isinstance(value, pa.Table):
+            value = self._tables[name] = value()
+        return value
 
-    def put(self: PartialResult, value: pa.Table) -> None:
+    def put(self: PartialResult, value: pa.Table | Callable[[], pa.Table]) -> None:
         self._tables[name] = value
 
     return property(get, put, doc=f"The {name} table (when collected).")
@@ -90,7 +93,7 @@ class PartialResult(Result):
         **tables: Any,
     ) -> None:
         self.collected = collected
-        self._tables: dict[str, pa.Table] = {}
+        self._tables: dict[str, pa.Table | Callable[[], pa.Table]] = {}
         super().__init__(metrics=metrics, **tables)
 
     @property
@@ -101,7 +104,7 @@ class PartialResult(Result):
 
     def __repr__(self) -> str:
         sizes = ", ".join(
-            f"{self._tables[t].num_rows} {t}"
+            f"{getattr(self, t).num_rows} {t}"
             for t in TABLES
             if t in self.collected and t in self._tables
         )
