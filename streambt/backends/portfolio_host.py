@@ -39,6 +39,7 @@ from ..errors import InvalidParameterError, did_you_mean
 from ..graph import Graph, Node
 from ..io.resample import run_ends
 from ..io.schema import constant_strings, ts_array
+from ..kernels._jit import jit
 from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES
 from ..sim.events import PORTFOLIO_EVENT_COLUMNS
 from ..sim.portfolio import BookRows, PortfolioKernel
@@ -359,7 +360,15 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
 
 def _total(values: np.ndarray) -> np.ndarray:
     """The sum over strategies (rows) of ``values``: one strategy's own row when that gives the
-    same numbers, i.e. no value has its sign bit set (``sum`` turns -0.0 into +0.0)."""
-    if len(values) == 1 and not np.signbit(values[0]).any():
+    same numbers, i.e. no value is -0.0 (``sum`` turns it into +0.0)."""
+    if len(values) == 1 and not _any_negative_zero(values[0]):
         return values[0]
     return values.sum(axis=0)
+
+
+@jit
+def _any_negative_zero(values: np.ndarray) -> bool:
+    found = False
+    for x in values:
+        found |= (x == 0.0) & np.signbit(x)
+    return found

@@ -210,17 +210,36 @@ def float_array(values: np.ndarray) -> pa.Array:
     columns.
     """
     values = np.ascontiguousarray(values, dtype=np.float64)
-    valid = ~np.isnan(values)
-    nulls = int(values.shape[0] - np.count_nonzero(valid))
+    nulls = _nan_count(values)
     if nulls == 0:
         return pa.array(values)
-    bitmap = np.packbits(valid, bitorder="little")
+    bitmap = np.empty((values.shape[0] + 7) // 8, np.uint8)
+    _validity(values, bitmap)
     return pa.Array.from_buffers(
         pa.float64(),
         values.shape[0],
         [pa.py_buffer(bitmap), pa.py_buffer(values)],
         null_count=nulls,
     )
+
+
+@jit
+def _nan_count(values: np.ndarray) -> int:
+    count = 0
+    for x in values:
+        count += np.isnan(x)
+    return count
+
+
+@jit
+def _validity(values: np.ndarray, bitmap: np.ndarray) -> None:
+    """Arrow's validity bitmap of ``values`` (bit i set: value i is not NaN), LSB first."""
+    n = values.shape[0]
+    for byte in range(bitmap.shape[0]):
+        bits = 0
+        for b in range(min(8, n - 8 * byte)):
+            bits |= (not np.isnan(values[8 * byte + b])) << b
+        bitmap[byte] = bits
 
 
 def repeat_string(value: str, n: int) -> pa.Array:

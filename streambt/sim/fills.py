@@ -494,9 +494,10 @@ def _first_hit(oi, of, a, b, target_first):
 def match_symbol(B, P, E, s, ts, o, h, lo, volume):
     """Run the working orders of symbol ``s`` through one bar (docs/broker.md, "A bar")."""
     symi, oi = B[3], B[6]
-    bp = P[2]
-    target_first = bp[ob.BP_PRIORITY] == 1.0
     sweep(B, s)
+    if symi[s, ob.SI_HEAD] < 0:  # no orders for this symbol: nothing to match
+        return
+    target_first = P[2][ob.BP_PRIORITY] == 1.0
     day = ts // DAY_US
     # 1. DAY orders of an earlier UTC day expire before the bar trades
     slot = symi[s, ob.SI_HEAD] if symi[s, ob.SI_KINDS] & ob.K_DAY else -1

@@ -320,9 +320,9 @@ def event_tables(
 ) -> Events:
     """The event buffers' rows from ``start`` (per table) as columns of the declared dtypes.
 
-    With ``copy=False`` a column already of its dtype is a (strided) view of the
-    buffers: for a caller that converts the columns at once, and keeps them alive
-    no longer than that.
+    With ``copy=False`` every column is a (strided) view of the buffers in their
+    storage type (int64 or float64), for a caller that converts them itself
+    (:func:`~streambt.backends.event_tables.portfolio_event_table` does).
     """
     layout = _event_layout()
     out: Events = {}
@@ -332,7 +332,7 @@ def event_tables(
         if bf >= 0:
             cols |= {name: E[bf][a:b, i] for i, name in enumerate(floats)}
         out[table] = {
-            name: cols[name].astype(dtype, copy=copy)
+            name: cols[name].astype(dtype) if copy else cols[name]
             for name, dtype in PORTFOLIO_EVENT_COLUMNS[table].items()
         }
     return out

@@ -507,7 +507,7 @@ def decide_pulse(B, P, E, ts, s, c, sig, atr, j):
         x = sig[k, j]
         # 0 and NaN decide nothing; skipping them here saves a call per bar (the call
         # passes the whole book and costs more than the decision).
-        if sp[k, ob.SP_EVENT] == 0.0 and ssym[k, s] == 1 and x != 0.0 and not np.isnan(x):
+        if x != 0.0 and not np.isnan(x) and sp[k, ob.SP_EVENT] == 0.0 and ssym[k, s] == 1:
             decide(B, P, E, k, s, x, ts, c, atr_at(atr, k, j))
 
 
@@ -929,7 +929,7 @@ class PortfolioKernel(SimulationKernel):
 
         Same state and events; writes a position per row and strategy, and the
         accounts once per timestamp instead of the full rows of every bar. The
-        event columns may be views of buffers this step allocated
+        event columns are views of buffers this step allocated, in their storage types
         (``event_tables(copy=False)``); no later step writes them.
         """
         ts, sym, o, h, lo, c, v, sig, atr = self.prepare(cols)
