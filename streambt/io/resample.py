@@ -164,23 +164,16 @@ def run_ends(values: pa.Array, limit: int | None = None) -> np.ndarray | None:
     return np.concatenate(found[1:])
 
 
-@jit
 def _one_string(offsets: np.ndarray, chars: np.ndarray) -> bool:
-    """Whether every string of the buffers is the first one (the common case of a one-symbol
-    column, settled in one pass without a copy)."""
+    """Whether every string of the buffers is the first one (vectorised: the common case of
+    a one-symbol column is settled without a loop over its rows)."""
     n = offsets.shape[0] - 1
-    a = offsets[0]
-    width = offsets[1] - a
-    if offsets[n] - a != n * width:
+    a, width = int(offsets[0]), int(offsets[1] - offsets[0])
+    if int(offsets[n]) - a != n * width:
         return False
-    same = True
-    for i in range(1, n + 1):
-        same &= offsets[i] - offsets[i - 1] == width
-    if not same:
+    if width and chars[a : a + n * width].tobytes() != chars[a : a + width].tobytes() * n:
         return False
-    for x in range(width, n * width):
-        same &= chars[a + x] == chars[a + x - width]  # each copy equals the one before
-    return same
+    return bool((np.diff(offsets) == width).all())
 
 
 @jit

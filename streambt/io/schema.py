@@ -226,8 +226,8 @@ def float_array(values: np.ndarray) -> pa.Array:
 @jit
 def _nan_count(values: np.ndarray) -> int:
     count = 0
-    for x in values:
-        count += np.isnan(x)
+    for i in range(values.shape[0]):
+        count += values[i] != values[i]  # NaN only (this form vectorises)
     return count
 
 
