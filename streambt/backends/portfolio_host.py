@@ -39,7 +39,6 @@ from ..errors import InvalidParameterError, did_you_mean
 from ..graph import Graph, Node
 from ..io.resample import run_ends
 from ..io.schema import constant_strings, ts_array
-from ..kernels._jit import jit
 from ..ops.portfolio import ALL_SYMBOLS, HOST_KEYS, STRATEGY_CLASSES
 from ..sim.events import PORTFOLIO_EVENT_COLUMNS
 from ..sim.portfolio import BookRows, PortfolioKernel
@@ -163,6 +162,10 @@ class PortfolioHost:
         index = {s: i for i, s in enumerate(self.symbols)}
         names = column.take(pa.array(ends - 1)).to_pylist()
         run_codes = np.array([index.get(x, -1) for x in names], dtype=np.int64)
+        if len(ends) == 1:  # one symbol (zeros are mapped, not written, row by row)
+            first = run_codes[0]
+            code = np.zeros(n, np.int64) if first == 0 else np.full(n, first, np.int64)
+            return code, True
         lengths = np.diff(ends, prepend=0)
         return np.repeat(run_codes, lengths), len(set(names)) == 1
 
@@ -360,15 +363,7 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
 
 def _total(values: np.ndarray) -> np.ndarray:
     """The sum over strategies (rows) of ``values``: one strategy's own row when that gives the
-    same numbers, i.e. no value is -0.0 (``sum`` turns it into +0.0)."""
-    if len(values) == 1 and not _any_negative_zero(values[0]):
+    same numbers, i.e. no value has its sign bit set (``sum`` turns -0.0 into +0.0)."""
+    if len(values) == 1 and not np.signbit(values[0]).any():
         return values[0]
     return values.sum(axis=0)
-
-
-@jit
-def _any_negative_zero(values: np.ndarray) -> bool:
-    found = False
-    for x in values:
-        found |= (x == 0.0) & np.signbit(x)
-    return found

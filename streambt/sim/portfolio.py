@@ -618,7 +618,8 @@ def run_rows_by_ts(
     """:func:`run_rows` writing what a host keeps: units per row, accounts per timestamp.
 
     ``units[k, j]`` is strategy k's position in row j's symbol. At the last row of
-    each timestamp (or of these rows), ``stamps[t]`` gets the timestamp and
+    each timestamp (or of these rows), ``stamps[t]`` gets the timestamp (unless
+    ``stamps`` is empty: one symbol, every row its own timestamp) and
     ``accounts[3k .. 3k+2, t]`` strategy k's cash, equity and gross exposure.
     Equity is revalued there once, for the strategies a row of the timestamp
     concerned (``touched``, kept across calls), instead of after every row:
@@ -653,7 +654,8 @@ def run_rows_by_ts(
                 accounts[3 * k, t] = acct[k, ob.AC_CASH]
                 accounts[3 * k + 1, t] = acct[k, ob.AC_EQUITY]
                 accounts[3 * k + 2, t] = acct[k, ob.AC_GROSS]
-            stamps[t] = ts[j]
+            if stamps.shape[0] > 0:
+                stamps[t] = ts[j]
             t += 1
     return n, t, OK
 
@@ -937,7 +939,10 @@ class PortfolioKernel(SimulationKernel):
         B = self.book(state)
         E = new_event_buffers(n // 4 + 256)
         units = np.empty((n_strat, n))
-        stamps = np.empty(n, np.int64)
+        # With one symbol every row is its own timestamp (rows of a symbol strictly increase
+        # in time): the timestamps are the rows' own, and need no copy.
+        one_symbol = len(self.symbols) == 1
+        stamps = np.empty(0 if one_symbol else n, np.int64)
         accounts = np.empty((3 * n_strat, n))
         touched = np.zeros(n_strat, np.bool_)
         j = t = 0
@@ -951,7 +956,7 @@ class PortfolioKernel(SimulationKernel):
             B, E = self._grown(code, B, E, j, cols, state)
         rows = BookRows(
             units=units,
-            ts=stamps[:t],
+            ts=ts[:t] if one_symbol else stamps[:t],
             cash=accounts[0::3, :t],
             equity=accounts[1::3, :t],
             gross=accounts[2::3, :t],
