@@ -152,7 +152,7 @@ class PortfolioHost:
 
     def _codes(self, symbols: pa.ChunkedArray) -> tuple[np.ndarray, bool]:
         """Each row's symbol code (-1: not traded here), and whether all rows share one symbol."""
-        column = symbols.combine_chunks() if symbols.num_chunks != 1 else symbols.chunk(0)
+        column = symbols.chunk(0) if symbols.num_chunks == 1 else symbols
         n = len(column)
         ends = run_ends(column, limit=n // 16 + 16)  # rows ordered by symbol: a few runs
         if ends is None:

@@ -130,8 +130,6 @@ def symbol_runs(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int
     """(symbol, start, stop) of each run of equal symbols, in order (a table ordered by symbol)."""
     if len(symbols) == 0:
         return []
-    if isinstance(symbols, pa.ChunkedArray):
-        symbols = symbols.combine_chunks()
     ends = run_ends(symbols)
     assert ends is not None
     values = symbols.take(pa.array(ends - 1)).to_pylist()
@@ -139,8 +137,14 @@ def symbol_runs(symbols: pa.ChunkedArray | pa.Array) -> list[tuple[str, int, int
     return [(v, int(s), int(e)) for v, s, e in zip(values, starts, ends, strict=True)]
 
 
-def run_ends(values: pa.Array, limit: int | None = None) -> np.ndarray | None:
-    """Where each run of equal values ends (exclusive), or None beyond ``limit`` runs."""
+def run_ends(values: pa.Array | pa.ChunkedArray, limit: int | None = None) -> np.ndarray | None:
+    """Where each run of equal values ends (exclusive), or None beyond ``limit`` runs.
+
+    >>> run_ends(pa.chunked_array([["a", "a"], ["a", "b"]])).tolist()
+    [3, 4]
+    """
+    if isinstance(values, pa.ChunkedArray):
+        return _chunked_run_ends(values, limit)
     n = len(values)
     if n == 0:
         return np.zeros(0, np.int64)
@@ -162,6 +166,36 @@ def run_ends(values: pa.Array, limit: int | None = None) -> np.ndarray | None:
         if limit is not None and count > limit:
             return None
     return np.concatenate(found[1:])
+
+
+def _chunked_run_ends(values: pa.ChunkedArray, limit: int | None) -> np.ndarray | None:
+    """:func:`run_ends` chunk by chunk, joining runs that go on across a chunk boundary;
+    chunks that are views of the same memory (a constant column repeats one block) are
+    looked at once."""
+    chunks = [c for c in values.chunks if len(c)]
+    if len(chunks) <= 1:
+        return run_ends(chunks[0] if chunks else values.combine_chunks(), limit)
+    seen: dict[tuple[object, ...], np.ndarray | None] = {}
+    parts: list[np.ndarray] = []
+    start = 0
+    for i, chunk in enumerate(chunks):
+        key = (
+            *(b.address if b is not None else 0 for b in chunk.buffers()),
+            chunk.offset,
+            len(chunk),
+        )
+        if key not in seen:
+            seen[key] = run_ends(chunk, limit)
+        ends = seen[key]
+        if ends is None:
+            return None
+        if i and chunk[0] == chunks[i - 1][-1]:  # the last run goes on in this chunk
+            parts[-1] = parts[-1][:-1]
+        parts.append(ends + start)
+        start += len(chunk)
+        if limit is not None and sum(len(p) for p in parts) > limit:
+            return None
+    return np.concatenate(parts)
 
 
 def _one_string(offsets: np.ndarray, chars: np.ndarray) -> bool:

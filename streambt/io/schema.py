@@ -68,7 +68,7 @@ def normalize(raw: pa.Table, symbol: str | None, feed: str) -> tuple[pa.Table, s
                 f"{feed}: the data has a symbol column and symbol={symbol!r} was also given; pass one"
             )
     else:
-        sym = repeat_string(symbol or DEFAULT_SYMBOL, n)
+        sym = constant_strings(symbol or DEFAULT_SYMBOL, n)
     ts, tz_note = _to_utc(raw.column(ts_name), feed)
     cols: dict[str, pa.Array | pa.ChunkedArray] = {"symbol": sym, "ts": ts}
     for f in ("open", "high", "low", "close", "volume"):
