@@ -27,7 +27,7 @@ and stores the host with :meth:`PortfolioHost.dumps` / :meth:`PortfolioHost.load
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -275,7 +275,7 @@ class PortfolioHost:
             name: partial(self._decoded, name, list(parts)) for name, parts in self._events.items()
         }
 
-    def _decoded(self, table: str, parts: list[Mapping[str, np.ndarray]]) -> pa.Table:
+    def _decoded(self, table: str, parts: Sequence[Mapping[str, np.ndarray]]) -> pa.Table:
         if not parts:
             return PORTFOLIO_SCHEMAS[table].empty_table()
         cols = (
@@ -305,13 +305,12 @@ class PortfolioHost:
         """What :meth:`finish` would add if the data ended now: the last timestamp's equity
         rows and the orders still working (the host is left as it is)."""
         equity = self._equity_of([self.pending] if self.pending is not None else [])
-        orders = PORTFOLIO_SCHEMAS["orders"].empty_table()
-        if self.state is not None:
-            events = self.kernel.finish(self.state)  # reads the book, changes nothing
-            orders = portfolio_event_table(
-                "orders", events["orders"], self.strategy_names, self.symbols, self.currencies
-            )
-        return {"equity": _stacked(equity, EQUITY_SCHEMA), "orders": orders}
+        # finish() reads the book and changes nothing
+        working = [self.kernel.finish(self.state)["orders"]] if self.state is not None else []
+        return {
+            "equity": _stacked(equity, EQUITY_SCHEMA),
+            "orders": self._decoded("orders", working),
+        }
 
     def dumps(self) -> bytes:
         """The host's state between micro-batches (call after :meth:`drain`): the kernel's

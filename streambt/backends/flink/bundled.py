@@ -70,6 +70,7 @@ from .operators import (
     LATE,
     LATENCY,
     REJECTED,
+    KernelWiring,
     Shipped,
     event_lines,
     parse_bar,
@@ -153,44 +154,26 @@ class BundledPipeline(Shipped, KeyedProcessFunction):
 
     Parameters
     ----------
-    columns : the bar columns, in order (``symbol``, ``ts``, the bar fields, factor-cache
-        columns); also the first columns of the factors sink
-    nodes : indicator nodes, in dependency order
-    sims : simulation nodes
-    inputs, outputs : node id -> {role: column}, {output: column}
-    universes : data node id -> the symbols its feed provides (None: any)
+    wiring : the kernels and their columns (:class:`~.operators.KernelWiring`); its
+        columns are the bar columns, in order (``symbol``, ``ts``, the bar fields,
+        factor-cache columns), also the first columns of the factors sink
     delay_ms : the watermark delay (how far out of order bars may arrive)
     release_ms : shortest wall time between two releases (bigger bundles, more latency)
     latency : also write a latency row per order and fill
     """
 
     def __init__(
-        self,
-        columns: Sequence[str],
-        nodes: Sequence[Node],
-        sims: Sequence[Node],
-        inputs: Mapping[str, Mapping[str, str]],
-        outputs: Mapping[str, Mapping[str, str]],
-        universes: Mapping[str, frozenset[str] | None],
-        delay_ms: int,
-        release_ms: int,
-        latency: bool = False,
+        self, wiring: KernelWiring, delay_ms: int, release_ms: int, latency: bool = False
     ) -> None:
-        self.columns = [c for c in columns if c != EMITTED]
+        self.wiring = wiring
+        self.columns = [c for c in wiring.columns if c != EMITTED]
         self.extra = self.columns[2 + len(BAR_FIELDS) :]
-        self.nodes = list(nodes)
-        self.sims = list(sims)
-        self.inputs = {k: dict(v) for k, v in inputs.items()}
-        self.outputs = {k: dict(v) for k, v in outputs.items()}
-        self.universes = dict(universes)
         self.delay_ms = delay_ms
         self.release_ms = release_ms
         self.latency = latency
 
     def open(self, ctx: RuntimeContext) -> None:
-        from ..kernel_host import kernel_for
-
-        self.kernels = {n.id: kernel_for(n) for n in [*self.nodes, *self.sims]}
+        self.kernels = self.wiring.kernels()
         self.ingest = ctx.get_state(ValueStateDescriptor("ingest", Types.PICKLED_BYTE_ARRAY()))
         self.boxes = ctx.get_map_state(
             MapStateDescriptor("kernels", Types.INT(), Types.PICKLED_BYTE_ARRAY())
@@ -201,15 +184,17 @@ class BundledPipeline(Shipped, KeyedProcessFunction):
         self.buckets: dict[str, int] = {}
         self.float_columns = self.columns[2:]
         self.sim_params = {
-            n.id: (n.param_dict["name"], n.param_dict.get("start")) for n in self.sims
+            n.id: (n.param_dict["name"], n.param_dict.get("start")) for n in self.wiring.sims
         }
         self.sim_universes = {
-            n.id: self.universes.get(
+            n.id: self.wiring.universes.get(
                 next(k.node_id for role, k in n.inputs if role in n.op.data_fields)
             )
-            for n in self.sims
+            for n in self.wiring.sims
         }
-        self.float_columns += [c for n in self.nodes for c in self.outputs[n.id].values()]
+        self.float_columns += [
+            c for n in self.wiring.nodes for c in self.wiring.outputs[n.id].values()
+        ]
 
     # -- Flink's entry points ---------------------------------------------------------------
     def process_element(self, value: str, ctx: Any) -> Iterator[Any]:
@@ -350,8 +335,8 @@ class BundledPipeline(Shipped, KeyedProcessFunction):
             ts = bars["ts"]
         bounds = np.searchsorted(codes, np.arange(len(names) + 1)).tolist()
         columns = {c: np.asarray(bars[c], dtype=np.float64) for c in self.columns[2:]}
-        for node in self.nodes:
-            for name in self.outputs[node.id].values():
+        for node in self.wiring.nodes:
+            for name in self.wiring.outputs[node.id].values():
                 columns[name] = np.empty(ts.size, dtype=np.float64)
         emitted = bars.get(EMITTED)
         boxes: dict[int, StateBox] = {}
@@ -360,13 +345,13 @@ class BundledPipeline(Shipped, KeyedProcessFunction):
             lo, hi = bounds[i], bounds[i + 1]
             states = self._states(symbol, self._box(symbol, boxes))
             arrays = {c: v[lo:hi] for c, v in columns.items()}
-            for node in self.nodes:
-                cols = {role: arrays[name] for role, name in self.inputs[node.id].items()}
+            for node in self.wiring.nodes:
+                cols = {role: arrays[name] for role, name in self.wiring.inputs[node.id].items()}
                 state, out = self.kernels[node.id].step(states[node.id], cols)
                 states[node.id] = state
-                for o, name in self.outputs[node.id].items():
+                for o, name in self.wiring.outputs[node.id].items():
                     arrays[name][:] = out[o]
-            if self.sims:
+            if self.wiring.sims:
                 own_emitted = None if emitted is None else emitted[lo:hi]
                 self._simulate(symbol, ts[lo:hi], arrays, states, own_emitted, equity, blocks)
         for bucket, box in boxes.items():
@@ -379,7 +364,7 @@ class BundledPipeline(Shipped, KeyedProcessFunction):
 
     def _finish(self) -> Iterator[Any]:
         """The end of the input: every simulation's closing events (open orders, last trade)."""
-        if not self.sims:
+        if not self.wiring.sims:
             return
         blocks: dict[Any, list[str]] = {}
         for bucket in range(BUCKETS):
@@ -389,7 +374,7 @@ class BundledPipeline(Shipped, KeyedProcessFunction):
             for symbol in sorted(box.symbols):
                 states = self._states(symbol, box)
                 seq = int(states[SEQ]["n"][0])
-                for node in self.sims:
+                for node in self.wiring.sims:
                     if not self._trades(node, symbol):
                         continue
                     kernel = cast("SimulationKernel", self.kernels[node.id])
@@ -418,11 +403,11 @@ class BundledPipeline(Shipped, KeyedProcessFunction):
     ) -> None:
         """Step the simulations of ``symbol``: equity rows to ``equity``, event lines to ``blocks``."""
         seq = int(states[SEQ]["n"][0])
-        for node in self.sims:
+        for node in self.wiring.sims:
             if not self._trades(node, symbol):
                 continue
             name, start = self.sim_params[node.id]
-            cols = {"ts": ts, **{r: arrays[c] for r, c in self.inputs[node.id].items()}}
+            cols = {"ts": ts, **{r: arrays[c] for r, c in self.wiring.inputs[node.id].items()}}
             # Warm-up bars feed the indicators but decide nothing (as KernelRunner does).
             first = 0 if start is None else int(np.searchsorted(ts, start, side="left"))
             if first:

@@ -195,18 +195,8 @@ class FlinkJob:
                 f"flink backend: stages keyed by {sorted(keys - {'symbol'})} are not supported; "
                 "run this graph on duckdb or polars"
             )
-        indicators, sims, inputs, outputs = self._wiring(nodes)
-        pipeline = bd.BundledPipeline(
-            columns,
-            indicators,
-            sims,
-            inputs,
-            outputs,
-            built.universes,
-            self.delay_ms,
-            self.release_ms,
-            self.latency,
-        )
+        wiring = fo.KernelWiring.of(self.cerebro.graph, nodes, columns, built.universes)
+        pipeline = bd.BundledPipeline(wiring, self.delay_ms, self.release_ms, self.latency)
         # One constant key: the operator sees every bar (it keeps the watermark), and ingest
         # and kernels share one Python worker, so no bar waits between two of them.
         host = (
@@ -215,11 +205,11 @@ class FlinkJob:
             .set_parallelism(1)
             .name("bundled")
         )
-        built.factor_columns = [*columns, *(c for n in indicators for c in outputs[n.id].values())]
+        built.factor_columns = wiring.out_columns
         self._sink(host, "factors", built, built.factor_columns)
         self._sink(host.get_side_output(fo.REJECTED), "rejected", built)
         self._sink(host.get_side_output(fo.LATE), "late", built)
-        if sims:
+        if wiring.sims:
             for name in ("equity", "orders", "fills", "trades"):
                 self._sink(host.get_side_output(fo.EVENT_TAGS[name]), name, built)
             if self.latency:
@@ -374,43 +364,19 @@ class FlinkJob:
         table = self.fenv.tenv.sql_query(self.fenv.con.compile(expr))
         return self.fenv.tenv.to_data_stream(table)
 
-    def _wiring(
-        self, nodes: list[Node]
-    ) -> tuple[list[Node], list[Node], dict[str, dict[str, str]], dict[str, dict[str, str]]]:
-        """The kernel nodes' wiring: indicators, simulations, node id -> {role: input column},
-        indicator id -> {output: column}."""
-        graph = self.cerebro.graph
-        indicators = [n for n in nodes if n.kind is not OpKind.SIMULATION]
-        sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
-        inputs = {
-            n.id: {role: graph.node(k.node_id).column(k.output) for role, k in n.inputs}
-            for n in nodes
-        }
-        outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
-        return indicators, sims, inputs, outputs
-
     def _host(
         self, stream: Any, columns: list[str], nodes: list[Node], built: Built, key: str
     ) -> tuple[Any, list[str]]:
-        indicators, sims, inputs, outputs = self._wiring(nodes)
-        new_columns = [*columns, *(c for n in indicators for c in outputs[n.id].values())]
-        host = fo.KernelHostFunction(
-            columns,
-            indicators,
-            sims,
-            inputs,
-            outputs,
-            built.universes,
-            self.plan.mode == "batch",
-            self.latency,
-        )
+        wiring = fo.KernelWiring.of(self.cerebro.graph, nodes, columns, built.universes)
+        new_columns = wiring.out_columns
+        host = fo.KernelHostFunction(wiring, self.plan.mode == "batch", self.latency)
         k = columns.index(key)
         out = stream.key_by(lambda r: r[k], key_type=_string()).process(
             host, output_type=fo.type_info(new_columns)
         )
         self._sink(out.get_side_output(fo.LATE), "late", built)
         self._sink(out.get_side_output(fo.REJECTED), "rejected", built)
-        if sims:
+        if wiring.sims:
             for name in ("equity", "orders", "fills", "trades"):
                 self._sink(out.get_side_output(fo.EVENT_TAGS[name]), name, built)
             if self.latency:

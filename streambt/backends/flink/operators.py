@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,7 +38,8 @@ from pyflink.datastream import (
 )
 from pyflink.datastream.state import ValueStateDescriptor
 
-from ...graph import Node
+from ...graph import Graph, Node
+from ...ops.base import OpKind
 from ...sim.events import EVENT_COLUMNS, NO_TS, TS_COLUMNS
 from ..event_tables import NAMED_CODES
 from . import _boot
@@ -258,44 +260,75 @@ class KeyState:
             self.handles[name].clear()
 
 
+@dataclass(frozen=True)
+class KernelWiring:
+    """The kernels a Flink operator runs, and the columns they read and write.
+
+    ``columns``: the input row's columns, in order; ``nodes``: indicator nodes
+    (Scan), in dependency order; ``sims``: simulation nodes; ``inputs``: node id ->
+    {role: input column}; ``outputs``: indicator id -> {output: column};
+    ``universes``: data node id -> the symbols its feed provides (None: any).
+    """
+
+    columns: tuple[str, ...]
+    nodes: tuple[Node, ...]
+    sims: tuple[Node, ...]
+    inputs: Mapping[str, Mapping[str, str]]
+    outputs: Mapping[str, Mapping[str, str]]
+    universes: Mapping[str, frozenset[str] | None]
+
+    @classmethod
+    def of(
+        cls,
+        graph: Graph,
+        nodes: Sequence[Node],
+        columns: Sequence[str],
+        universes: Mapping[str, frozenset[str] | None],
+    ) -> KernelWiring:
+        """The wiring of the kernel ``nodes`` (indicators and simulations, in plan order)."""
+        indicators = tuple(n for n in nodes if n.kind is not OpKind.SIMULATION)
+        return cls(
+            columns=tuple(columns),
+            nodes=indicators,
+            sims=tuple(n for n in nodes if n.kind is OpKind.SIMULATION),
+            inputs={
+                n.id: {role: graph.node(k.node_id).column(k.output) for role, k in n.inputs}
+                for n in nodes
+            },
+            outputs={n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators},
+            universes=dict(universes),
+        )
+
+    @property
+    def out_columns(self) -> list[str]:
+        """The input columns, then every indicator's output columns."""
+        return [*self.columns, *(c for n in self.nodes for c in self.outputs[n.id].values())]
+
+    def kernels(self) -> dict[str, Any]:
+        """A fresh kernel per node id (an operator makes them when it opens)."""
+        from ..kernel_host import kernel_for
+
+        return {n.id: kernel_for(n) for n in [*self.nodes, *self.sims]}
+
+
 class KernelHostFunction(Shipped, KeyedProcessFunction):
     """Scan and Simulate stages for one key: kernels over the rows the watermark has passed.
 
     Parameters
     ----------
-    columns : the input row's columns, in order
-    nodes : indicator nodes (Scan), in dependency order
-    sims : simulation nodes (Simulate)
-    inputs, outputs : node id -> {role: column}, {output: column}
-    universes : data node id -> the symbols its feed provides (None: any)
+    wiring : the kernels and their columns (:class:`KernelWiring`)
     batch : Flink's batch execution mode (state in memory, see :class:`KeyState`)
     latency : also write a latency row per order and fill
     """
 
-    def __init__(
-        self,
-        columns: Sequence[str],
-        nodes: Sequence[Node],
-        sims: Sequence[Node],
-        inputs: Mapping[str, Mapping[str, str]],
-        outputs: Mapping[str, Mapping[str, str]],
-        universes: Mapping[str, frozenset[str] | None],
-        batch: bool,
-        latency: bool = False,
-    ) -> None:
-        self.columns = list(columns)
-        self.nodes = list(nodes)
-        self.sims = list(sims)
-        self.inputs = {k: dict(v) for k, v in inputs.items()}
-        self.outputs = {k: dict(v) for k, v in outputs.items()}
-        self.universes = dict(universes)
+    def __init__(self, wiring: KernelWiring, batch: bool, latency: bool = False) -> None:
+        self.wiring = wiring
+        self.columns = list(wiring.columns)
         self.batch = batch
         self.latency = latency
 
     def open(self, ctx: RuntimeContext) -> None:
-        from ..kernel_host import kernel_for
-
-        self.kernels = {n.id: kernel_for(n) for n in [*self.nodes, *self.sims]}
+        self.kernels = self.wiring.kernels()
         names = ["pending", "progress", *(f"kernel-{i}" for i in self.kernels)]
         self.store = KeyState(ctx, names, self.batch)
         self.index = {c: i for i, c in enumerate(self.columns)}
@@ -380,14 +413,14 @@ class KernelHostFunction(Shipped, KeyedProcessFunction):
             return arrays[name]
 
         new: list[np.ndarray] = []
-        for node in self.nodes:
-            cols = {role: column(name) for role, name in self.inputs[node.id].items()}
+        for node in self.wiring.nodes:
+            cols = {role: column(name) for role, name in self.wiring.inputs[node.id].items()}
             state, out = self.kernels[node.id].step(self._kernel_state(key, node.id), cols)
             self._save(key, node.id, state)
-            for o, name in self.outputs[node.id].items():
+            for o, name in self.wiring.outputs[node.id].items():
                 arrays[name] = np.asarray(out[o], dtype=np.float64)
                 new.append(arrays[name])
-        if self.sims:
+        if self.wiring.sims:
             emitted = rows[-1][self.index[EMITTED]] if EMITTED in self.index else 0
             lines, seq = self._simulate(ts, column, key, emitted, seq)
             yield from lines
@@ -401,15 +434,15 @@ class KernelHostFunction(Shipped, KeyedProcessFunction):
     ) -> tuple[list[tuple[OutputTag, str]], int]:
         """(tag, line) of equity rows, events and latency rows; the next sequence number."""
         lines: list[tuple[OutputTag, str]] = []
-        for node in self.sims:
+        for node in self.wiring.sims:
             data_id = next(k.node_id for role, k in node.inputs if role in node.op.data_fields)
-            universe = self.universes.get(data_id)
+            universe = self.wiring.universes.get(data_id)
             if universe is not None and key not in universe:
                 continue
             name = node.param_dict["name"]
             head = f"{quote(name)},{quote(key)}"
             start = node.param_dict.get("start")
-            cols = {"ts": ts, **{r: column(c) for r, c in self.inputs[node.id].items()}}
+            cols = {"ts": ts, **{r: column(c) for r, c in self.wiring.inputs[node.id].items()}}
             # Warm-up bars feed the indicators but decide nothing (as KernelRunner does).
             first = 0 if start is None else int(np.searchsorted(ts, start, side="left"))
             if first:
@@ -446,7 +479,7 @@ class KernelHostFunction(Shipped, KeyedProcessFunction):
         if progress is None:
             return
         done, seq = progress
-        for node in self.sims:
+        for node in self.wiring.sims:
             if self.store.get(key, f"kernel-{node.id}") is None:
                 continue
             kernel = cast("SimulationKernel", self.kernels[node.id])

@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,8 +176,10 @@ class Operator:
     #: the event-style strategy classes of the portfolios, shipped by value
     classes: bytes | None = None
 
-    @property
+    @cached_property
     def portfolio(self) -> bool:
+        """Whether the plan runs the portfolio broker (looked up once per operator, not once
+        per micro-batch)."""
         return has_portfolio(self.graph)
 
 

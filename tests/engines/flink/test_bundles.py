@@ -28,7 +28,6 @@ from streambt.backends.flink.bundles import (
 )
 from streambt.backends.local import kernel_runs
 from streambt.io.feeds import TS_TYPE
-from streambt.ops.base import OpKind
 
 from ...parity.test_parity import assert_tables_equal
 
@@ -256,16 +255,9 @@ def _drive(cb: sb.Cerebro, records: list[str], delay_ms: int = 0) -> dict[str, l
 
     plan = cb._plan(FlinkBackend(placement="kernels"), "stream")
     nodes = [n for g in kernel_runs(plan) for s in g for n in s.nodes]
-    graph = cb.graph
-    indicators = [n for n in nodes if n.kind is not OpKind.SIMULATION]
-    sims = [n for n in nodes if n.kind is OpKind.SIMULATION]
-    inputs = {n.id: {r: graph.node(k.node_id).column(k.output) for r, k in n.inputs} for n in nodes}
-    outputs = {n.id: {o: n.column(o) for o in n.op.outputs} for n in indicators}
-    columns = ["symbol", "ts", *fo.BAR_FIELDS]
+    wiring = fo.KernelWiring.of(cb.graph, nodes, ["symbol", "ts", *fo.BAR_FIELDS], {})
     ctx = _Ctx()
-    op = bd.BundledPipeline(
-        columns, indicators, sims, inputs, outputs, {}, delay_ms, release_ms=0, latency=True
-    )
+    op = bd.BundledPipeline(wiring, delay_ms, release_ms=0, latency=True)
     op.open(_Runtime())
     sinks: dict[str, list[str]] = {}
 

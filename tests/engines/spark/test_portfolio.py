@@ -99,6 +99,15 @@ def test_a_portfolio_over_a_watched_folder(
         assert_tables_equal(getattr(got, name), getattr(want, name), f"folder/{name}")
 
 
+def _aaa_folder(two_symbols: pd.DataFrame, tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """A watched folder whose first file holds AAA's first 100 bars; the folder and AAA's bars."""
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    aaa = two_symbols[two_symbols["symbol"] == "AAA"]
+    aaa.iloc[:100].to_csv(folder / "bars-000.csv", index=False)
+    return folder, aaa
+
+
 def _stop_loss_over(folder: Path) -> sb.Cerebro:
     """A close/SMA cross with a stop-loss (the portfolio broker) over a watched folder."""
     cb = sb.Cerebro(cash=10_000)
@@ -112,10 +121,7 @@ def _stop_loss_over(folder: Path) -> sb.Cerebro:
 def test_a_symbol_the_portfolio_was_not_built_for_is_an_error(
     spark: object, two_symbols: pd.DataFrame, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "incoming"
-    folder.mkdir()
-    aaa = two_symbols[two_symbols["symbol"] == "AAA"]
-    aaa.iloc[:100].to_csv(folder / "bars-000.csv", index=False)
+    folder, aaa = _aaa_folder(two_symbols, tmp_path)
     cb = _stop_loss_over(folder)
     opts = {"backend": "spark", "mode": "stream", "sink": tmp_path / "sink"}
     first = cb.run(**opts)  # the portfolio is built for AAA, the one symbol there
@@ -131,10 +137,7 @@ def test_a_symbol_the_portfolio_was_not_built_for_is_an_error(
 def test_a_bar_out_of_time_order_in_a_portfolio_stream_is_an_error(
     spark: object, two_symbols: pd.DataFrame, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "incoming"
-    folder.mkdir()
-    aaa = two_symbols[two_symbols["symbol"] == "AAA"]
-    aaa.iloc[:100].to_csv(folder / "bars-000.csv", index=False)
+    folder, aaa = _aaa_folder(two_symbols, tmp_path)
     aaa.iloc[90:120].to_csv(folder / "bars-001.csv", index=False)  # repeats ten bars
     cb = _stop_loss_over(folder)
     with pytest.raises(DataError, match=r"a bar of 'AAA' at .* arrived after its bar at"):
